@@ -1,0 +1,85 @@
+"""Application factory: the Quart app and the Socket.IO server mounted beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from quart import Quart, Response
+from quart_cors import cors
+
+from hub.api import events as events_api
+from hub.api import ops as ops_api
+from hub.api.common import error
+from hub.config import HubConfig
+from hub.plugins import PluginHost
+from hub.realtime.server import Realtime
+from hub.runtime import HubContext
+
+
+def allowed_origins(config: HubConfig) -> list[str]:
+    server = config.server
+    own = {f"http://{server.host}:{server.port}"}
+    if server.host in ("127.0.0.1", "0.0.0.0", "::"):
+        own |= {f"http://localhost:{server.port}", f"http://127.0.0.1:{server.port}"}
+    if server.public_url:
+        own.add(server.public_url.rstrip("/"))
+    return sorted(own | set(server.cors_origins))
+
+
+class HubApp:
+    """The ASGI application plus handles tests and the CLI need."""
+
+    def __init__(self, config: HubConfig, plugins: PluginHost | None = None) -> None:
+        self.hub = HubContext(config, plugins)
+        if plugins is None:
+            self.hub.plugins.load_entry_points(config.plugins.disabled)
+        origins = allowed_origins(config)
+        self.realtime = Realtime(self.hub, origins)
+        self.hub.set_dispatcher(self.realtime.fanout.dispatch)
+        quart = Quart("hub")
+        quart.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+        quart.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+        quart = cors(
+            quart,
+            allow_origin=origins,
+            allow_headers=["Authorization", "Content-Type"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+        )
+        quart.register_blueprint(ops_api.blueprint(self.hub))
+        quart.register_blueprint(events_api.blueprint(self.hub))
+
+        @quart.errorhandler(413)
+        async def _too_large(_: Any) -> Response:
+            return error(
+                413, "payload_too_large", f"body exceeds {config.server.max_body_bytes} bytes"
+            )
+
+        @quart.errorhandler(404)
+        async def _not_found(_: Any) -> Response:
+            return error(404, "not_found", "no such endpoint; see /openapi.json")
+
+        @quart.errorhandler(405)
+        async def _bad_method(_: Any) -> Response:
+            return error(405, "method_not_allowed", "method not allowed on this endpoint")
+
+        @quart.before_serving
+        async def _start() -> None:
+            await self.hub.start()
+
+        @quart.after_serving
+        async def _stop() -> None:
+            await self.realtime.shutdown()
+            await self.hub.stop()
+
+        self.quart = quart
+        # No on_startup/on_shutdown here: they would replace Quart's serving hooks.
+        self.asgi = socketio.ASGIApp(self.realtime.sio, other_asgi_app=quart)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.asgi(scope, receive, send)
+
+
+def create_app(config: HubConfig, plugins: PluginHost | None = None) -> HubApp:
+    return HubApp(config, plugins)

@@ -1,0 +1,132 @@
+"""Command line: ``hub serve``, ``hub token``, ``hub plugins``, ``hub config-reference``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub import __version__
+from hub.config import ConfigError, HubConfig, describe, load_config
+
+
+def _load(args: argparse.Namespace) -> HubConfig:
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.host:
+        config.server.host = args.host
+    if args.port is not None:
+        config.server.port = args.port
+    from hub.app import create_app
+    from hub.logs import setup_logging
+    from hub.server import serve_forever
+
+    setup_logging(config.logging.level, config.logging.format)
+    app = create_app(config)
+    for failure in app.hub.plugins.failures:
+        print(f"hub: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
+    print(
+        f"hub {__version__} serving on http://{config.server.host}:{config.server.port} "
+        f"(journal {config.journal.path})",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve_forever(app, config)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from hub.auth import load_or_create_secret, mint_token, parse_ttl
+
+    try:
+        ttl = parse_ttl(args.ttl)
+    except ValueError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+    if ttl <= 0 or ttl > config.auth.dev_token_max_ttl_s:
+        print(
+            f"hub: --ttl must be positive and at most {config.auth.dev_token_max_ttl_s:.0f}s",
+            file=sys.stderr,
+        )
+        return 2
+    secret = load_or_create_secret(config.auth)
+    print(
+        mint_token(
+            secret,
+            sub=args.sub,
+            role=args.role,
+            hospitals=args.hospital,
+            patients=args.patient,
+            ttl_s=ttl,
+            config=config.auth,
+        )
+    )
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from hub.plugins import PluginHost
+
+    host = PluginHost()
+    host.load_entry_points(config.plugins.disabled)
+    for info in host.list():
+        version = f" {info.version}" if info.version else ""
+        print(f"{info.name}{version} ({info.module}): {', '.join(info.hooks) or '-'}")
+    for failure in host.failures:
+        print(f"{failure.name}: FAILED {failure.error}")
+    return 1 if host.failures else 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    for key, default, description in describe():
+        print(f"{key} = {default}\n    {description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="Clinical integration hub")
+    parser.add_argument("--version", action="version", version=f"hub {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="TOML file (default config/hub.toml, or $HUB_CONFIG)")
+        return p
+
+    serve = with_config(sub.add_parser("serve", help="run the hub"))
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.set_defaults(func=cmd_serve)
+
+    token = with_config(sub.add_parser("token", help="mint a development token (HS256)"))
+    token.add_argument("--sub", required=True, help="user or service id")
+    token.add_argument(
+        "--role", required=True, help="role: nurse, doctor, clinician, triage, admin, service, ..."
+    )
+    token.add_argument("--hospital", action="append", default=[], help="hospital id (repeat)")
+    token.add_argument("--patient", action="append", default=[], help="patient id (repeat)")
+    token.add_argument("--ttl", default="8h", help="lifetime, e.g. 8h, 30m (default 8h)")
+    token.set_defaults(func=cmd_token)
+
+    plugins = with_config(sub.add_parser("plugins", help="list loaded plugins and their hooks"))
+    plugins.set_defaults(func=cmd_plugins)
+
+    ref = sub.add_parser("config-reference", help="print every config key with default and help")
+    ref.set_defaults(func=cmd_config_reference)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        # `python -m hub` with no command runs the hub, as the quick start expects.
+        args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
+    return int(args.func(args))

@@ -1,0 +1,52 @@
+"""What adapters hand the core: inbound messages, and the lifecycle every input follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from hub.events import utc_now
+
+if TYPE_CHECKING:
+    from hub.runtime import HubContext
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message from one input, before normalization.
+
+    ``kind`` names the format (``hl7v2``, ``fhir``, ``json`` ...) so plugins can skip what is
+    not theirs cheaply; ``body`` is whatever the adapter parsed; ``meta`` carries transport
+    facts (control id, sender) that are safe to log.
+    """
+
+    kind: str
+    source: str
+    body: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    received_at: datetime = field(default_factory=utc_now)
+
+
+class RejectMessage(Exception):
+    """Raised by a plugin's ``normalize`` to reject a message with a reason for its sender."""
+
+    def __init__(self, reason: str, *, code: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@runtime_checkable
+class Input(Protocol):
+    """An adapter's running component (an MLLP listener, a feed poller, ...)."""
+
+    name: str
+
+    async def start(self, hub: HubContext) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def health(self) -> str | None:
+        """None when healthy, otherwise why not (shown by /ready)."""
+        ...

@@ -1,0 +1,72 @@
+"""The journal contract: what the core needs from durable storage, whatever the backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from hub.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Result of appending one event: the journaled event and whether it was already there."""
+
+    event: Event
+    wire: str  # the JSON clients receive, encoded once at write time
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    at: str
+    subject: str
+    role: str
+    action: str  # join | leave | read
+    room: str
+    outcome: str  # allowed | denied
+    reason: str
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPage:
+    """Events of one room after a position, and whether older ones were pruned away."""
+
+    items: list[tuple[int, str]]  # (seq, wire JSON)
+    truncated: bool
+
+
+class Journal(Protocol):
+    """Durable, ordered event storage with a per-room index, the audit trail and the census.
+
+    ``append`` returns only once the events are durable (committed and synced): callers
+    acknowledge senders after it returns, never before.
+    """
+
+    @property
+    def last_seq(self) -> int: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def append(self, events: list[Event]) -> list[Appended]: ...
+
+    async def read_room(self, room: str, since: int, until: int, limit: int) -> ReplayPage: ...
+
+    async def read_ids(self, ids: list[str]) -> dict[str, int]: ...
+
+    async def audit(self, record: AuditRecord) -> None: ...
+
+    async def read_audit(
+        self, since_id: int, limit: int, room: str | None, subject: str | None
+    ) -> list[tuple[int, AuditRecord]]: ...
+
+    def patient_hospitals(self, patient_id: str) -> frozenset[str]: ...
+
+    def triage_patient(self, triage_id: str) -> str | None: ...
+
+    async def prune(self, older_than_iso: str) -> int: ...
+
+    async def check_writable(self) -> str | None: ...

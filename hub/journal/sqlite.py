@@ -1,0 +1,420 @@
+"""SQLite journal: the embedded default.
+
+One writer thread owns the write connection; appends and audit records from many coroutines are
+gathered into one transaction (group commit), so one fsync covers every event in the batch and
+each caller's future resolves only after that commit. ``synchronous=FULL`` in WAL mode makes a
+commit survive power loss, which is what lets the hub answer 202 (or ACK) after ``append``.
+Reads use their own connection and thread, so a long replay never blocks writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hub.events import Event
+from hub.journal.base import Appended, AuditRecord, ReplayPage
+
+log = logging.getLogger("hub.journal")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_rooms (
+    room TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    room TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    client TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_room ON audit(room, id);
+CREATE TABLE IF NOT EXISTS triage_cases (
+    triage_id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS patient_locations (
+    patient_id TEXT PRIMARY KEY,
+    hospital_id TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+"""
+
+
+@dataclass
+class _Batch:
+    events: list[tuple[Event, asyncio.Future[list[Appended]]]] = field(default_factory=list)
+    audits: list[tuple[AuditRecord, asyncio.Future[None]]] = field(default_factory=list)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SQLiteJournal:
+    def __init__(
+        self,
+        path: Path,
+        group_commit_max: int = 512,
+        on_commit: Callable[[list[Appended], int, float], None] | None = None,
+    ) -> None:
+        self._path = path
+        self._group_commit_max = group_commit_max
+        self._on_commit = on_commit
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="journal-write")
+        self._reader_pool = ThreadPoolExecutor(2, thread_name_prefix="journal-read")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]] | None] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._last_seq = 0
+        self._pruned_through = 0
+        self._census: dict[str, str] = {}
+        self._triage: dict[str, str] = {}
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._wconn = await loop.run_in_executor(self._writer_pool, self._open_writer)
+        self._rconn = await loop.run_in_executor(self._reader_pool, _connect, self._path)
+        self._queue = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._writer(), name="journal-writer")
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = _connect(self._path)
+        conn.executescript(SCHEMA)
+        row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
+        self._last_seq = row[0] if row else 0
+        row = conn.execute("SELECT value FROM meta WHERE key='pruned_through'").fetchone()
+        self._pruned_through = row[0] if row else 0
+        self._census = dict(conn.execute("SELECT patient_id, hospital_id FROM patient_locations"))
+        self._triage = dict(conn.execute("SELECT triage_id, patient_id FROM triage_cases"))
+        return conn
+
+    async def close(self) -> None:
+        if self._queue is not None and self._writer_task is not None:
+            await self._queue.put(None)
+            await self._writer_task
+        loop = asyncio.get_running_loop()
+        for conn, pool in ((self._wconn, self._writer_pool), (self._rconn, self._reader_pool)):
+            if conn is not None:
+                await loop.run_in_executor(pool, conn.close)
+        self._writer_pool.shutdown()
+        self._reader_pool.shutdown()
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def append(self, events: list[Event]) -> list[Appended]:
+        assert self._queue is not None, "journal not open"
+        fut: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(("events", events, fut))
+        return await fut
+
+    async def audit(self, record: AuditRecord) -> None:
+        assert self._queue is not None, "journal not open"
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(("audit", record, fut))
+        await fut
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            items = [first]
+            count = len(first[1]) if first[0] == "events" else 1
+            # Everything already waiting joins this transaction: the group commit.
+            while count < self._group_commit_max and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stopping = True
+                    break
+                items.append(nxt)
+                count += len(nxt[1]) if nxt[0] == "events" else 1
+            started = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(self._writer_pool, self._write, items)
+            except Exception as exc:
+                log.exception("journal write failed", extra={"batch": len(items)})
+                for _, _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            if self._on_commit is not None:
+                appended = [
+                    a
+                    for kind, r in zip(items, results, strict=True)
+                    if kind[0] == "events"
+                    for a in r
+                ]
+                try:
+                    self._on_commit(appended, count, time.perf_counter() - started)
+                except Exception:
+                    log.exception("journal commit callback failed")
+            for (_, _, fut), result in zip(items, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    def _write(self, items: list[tuple[str, Any, asyncio.Future[Any]]]) -> list[Any]:
+        conn = self._wconn
+        assert conn is not None
+        results: list[Any] = []
+        seq = self._last_seq
+        census_updates: dict[str, str] = {}
+        triage_updates: dict[str, str] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, payload, _ in items:
+                if kind == "audit":
+                    rec: AuditRecord = payload
+                    conn.execute(
+                        "INSERT INTO audit(at, subject, role, action, room, outcome, reason,"
+                        " client) VALUES (?,?,?,?,?,?,?,?)",
+                        (
+                            rec.at,
+                            rec.subject,
+                            rec.role,
+                            rec.action,
+                            rec.room,
+                            rec.outcome,
+                            rec.reason,
+                            rec.client,
+                        ),
+                    )
+                    results.append(None)
+                    continue
+                appended: list[Appended] = []
+                for ev in payload:
+                    existing = conn.execute(
+                        "SELECT seq, body FROM events WHERE id=?", (ev.id,)
+                    ).fetchone()
+                    if existing is not None:
+                        stored = Event.model_validate(_event_fields(orjson.loads(existing[1])))
+                        appended.append(Appended(stored, existing[1], duplicate=True))
+                        continue
+                    seq += 1
+                    event = ev.model_copy(update={"seq": seq})
+                    wire = orjson.dumps(_stored_form(event)).decode()
+                    conn.execute(
+                        "INSERT INTO events(seq, id, type, received_at, body) VALUES (?,?,?,?,?)",
+                        (seq, event.id, event.type, event.received_at, wire),
+                    )
+                    conn.executemany(
+                        "INSERT INTO event_rooms(room, seq) VALUES (?,?)",
+                        [(room, seq) for room in event.rooms],
+                    )
+                    if event.patient_location:
+                        pid, hid = event.patient_location
+                        conn.execute(
+                            "INSERT INTO patient_locations(patient_id, hospital_id, seq)"
+                            " VALUES (?,?,?) ON CONFLICT(patient_id) DO UPDATE SET"
+                            " hospital_id=excluded.hospital_id, seq=excluded.seq",
+                            (pid, hid, seq),
+                        )
+                        census_updates[pid] = hid
+                    if event.type == "triage_updated":
+                        tid, tpid = event.data["triage_id"], event.data["patient_id"]
+                        conn.execute(
+                            "INSERT INTO triage_cases(triage_id, patient_id, seq) VALUES (?,?,?)"
+                            " ON CONFLICT(triage_id) DO UPDATE SET"
+                            " patient_id=excluded.patient_id, seq=excluded.seq",
+                            (tid, tpid, seq),
+                        )
+                        triage_updates[tid] = tpid
+                    appended.append(Appended(event, _wire_only(wire), duplicate=False))
+                results.append(appended)
+            if seq != self._last_seq:
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('last_seq', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (seq,),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._last_seq = seq
+        self._census.update(census_updates)
+        self._triage.update(triage_updates)
+        return results
+
+    async def prune(self, older_than_iso: str) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, self._prune, older_than_iso)
+
+    def _prune(self, older_than_iso: str) -> int:
+        conn = self._wconn
+        assert conn is not None
+        row = conn.execute(
+            "SELECT MAX(seq) FROM events WHERE received_at < ?", (older_than_iso,)
+        ).fetchone()
+        through = row[0] if row and row[0] else 0
+        if through <= self._pruned_through:
+            return 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM events WHERE seq <= ?", (through,)).rowcount
+            conn.execute("DELETE FROM event_rooms WHERE seq <= ?", (through,))
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('pruned_through', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (through,),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._pruned_through = through
+        return int(deleted)
+
+    async def check_writable(self) -> str | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, self._check_writable)
+
+    def _check_writable(self) -> str | None:
+        conn = self._wconn
+        if conn is None:
+            return "journal not open"
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            return f"journal not writable: {exc}"
+        return None
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def read_room(self, room: str, since: int, until: int, limit: int) -> ReplayPage:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader_pool, self._read_room, room, since, until, limit
+        )
+
+    def _read_room(self, room: str, since: int, until: int, limit: int) -> ReplayPage:
+        conn = self._rconn
+        assert conn is not None
+        rows = conn.execute(
+            "SELECT e.seq, e.body FROM event_rooms r JOIN events e ON e.seq = r.seq"
+            " WHERE r.room = ? AND r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?",
+            (room, since, until, limit),
+        ).fetchall()
+        return ReplayPage(
+            items=[(seq, _wire_only(body)) for seq, body in rows],
+            truncated=since < self._pruned_through,
+        )
+
+    async def read_ids(self, ids: list[str]) -> dict[str, int]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, self._read_ids, ids)
+
+    def _read_ids(self, ids: list[str]) -> dict[str, int]:
+        conn = self._rconn
+        assert conn is not None
+        found: dict[str, int] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(conn.execute(f"SELECT id, seq FROM events WHERE id IN ({marks})", chunk))
+        return found
+
+    async def read_audit(
+        self, since_id: int, limit: int, room: str | None, subject: str | None
+    ) -> list[tuple[int, AuditRecord]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader_pool, self._read_audit, since_id, limit, room, subject
+        )
+
+    def _read_audit(
+        self, since_id: int, limit: int, room: str | None, subject: str | None
+    ) -> list[tuple[int, AuditRecord]]:
+        conn = self._rconn
+        assert conn is not None
+        sql = (
+            "SELECT id, at, subject, role, action, room, outcome, reason, client FROM audit"
+            " WHERE id > ?"
+        )
+        args: list[Any] = [since_id]
+        if room:
+            sql += " AND room = ?"
+            args.append(room)
+        if subject:
+            sql += " AND subject = ?"
+            args.append(subject)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [(row[0], AuditRecord(*row[1:])) for row in conn.execute(sql, args)]
+
+    def patient_hospitals(self, patient_id: str) -> frozenset[str]:
+        hospital = self._census.get(patient_id)
+        return frozenset((hospital,)) if hospital else frozenset()
+
+    def triage_patient(self, triage_id: str) -> str | None:
+        return self._triage.get(triage_id)
+
+
+# The stored body is the wire JSON plus the two internal fields a reload needs; keeping them in
+# one document lets replay send stored text without re-encoding. The wire form drops them.
+
+
+def _stored_form(event: Event) -> dict[str, Any]:
+    body = event.wire()
+    body["_rooms"] = list(event.rooms)
+    body["_loc"] = list(event.patient_location) if event.patient_location else None
+    return body
+
+
+def _wire_only(stored: str) -> str:
+    # Internal keys are written last, so cutting at the last "_rooms" key keeps valid JSON cheaply
+    # even when a payload happens to carry a key of that name.
+    cut = stored.rfind(',"_rooms":')
+    return stored[:cut] + "}" if cut != -1 else stored
+
+
+def _event_fields(body: dict[str, Any]) -> dict[str, Any]:
+    envelope = {k: body.pop(k) for k in ("id", "seq", "type", "version", "received_at", "source")}
+    rooms = body.pop("_rooms", [])
+    loc = body.pop("_loc", None)
+    return {
+        **envelope,
+        "timestamp": body.get("timestamp"),
+        "rooms": tuple(rooms),
+        "data": body,
+        "patient_location": tuple(loc) if loc else None,
+    }

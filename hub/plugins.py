@@ -1,0 +1,117 @@
+"""Plugin discovery and fault-isolated hook calls.
+
+Plugins come from the ``clinical_hub.plugins`` entry-point group, first-party ones included.
+``HUB_PLUGINS`` (comma-separated entry-point names) restricts which load, and the config's
+``plugins.disabled`` list excludes some. A plugin that fails to import is reported, not fatal.
+Hooks are called one implementation at a time so that one plugin raising cannot stop another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from hub import hookspecs
+
+log = logging.getLogger("hub.plugins")
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    module: str
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    name: str
+    error: str
+
+
+class PluginHost:
+    def __init__(self, on_error: Callable[[str, str], None] | None = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.failures: list[PluginFailure] = []
+        self._versions: dict[str, str | None] = {}
+        self._on_error = on_error
+
+    def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
+        only_env = os.environ.get("HUB_PLUGINS")
+        only = {p.strip() for p in only_env.split(",") if p.strip()} if only_env else None
+        skip = set(disabled)
+        for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+            if ep.name in skip or (only is not None and ep.name not in only):
+                continue
+            if self.pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+                self.pm.register(plugin, name=ep.name)
+            except Exception as exc:
+                self.failures.append(PluginFailure(ep.name, f"{type(exc).__name__}: {exc}"))
+                log.error("plugin failed to load", extra={"plugin": ep.name, "error": str(exc)})
+                continue
+            self._versions[ep.name] = ep.dist.version if ep.dist else None
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object directly (tests, embedding)."""
+        self.pm.register(plugin, name=name)
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+
+    def call(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of ``hook``; a raising plugin is logged and skipped.
+
+        Exceptions whose type is in ``passthrough`` (see ``call_strict``) are not caught here.
+        """
+        return self._call(hook, kwargs, passthrough=())
+
+    def call_strict(
+        self, hook: str, passthrough: tuple[type[BaseException], ...], **kwargs: Any
+    ) -> list[Any]:
+        return self._call(hook, kwargs, passthrough=passthrough)
+
+    def _call(
+        self, hook: str, kwargs: dict[str, Any], passthrough: tuple[type[BaseException], ...]
+    ) -> list[Any]:
+        caller = getattr(self.pm.hook, hook)
+        results: list[Any] = []
+        # pluggy calls implementations last-registered first; keep that order.
+        for impl in reversed(caller.get_hookimpls()):
+            args = {name: kwargs[name] for name in impl.argnames}
+            try:
+                result = impl.function(**args)
+            except passthrough:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "plugin hook raised",
+                    extra={"plugin": impl.plugin_name, "hook": hook, "error": type(exc).__name__},
+                )
+                if self._on_error is not None:
+                    self._on_error(impl.plugin_name, hook)
+                continue
+            if result is not None:
+                results.append(result)
+        return results
+
+    def list(self) -> list[PluginInfo]:
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
+            module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+            infos.append(PluginInfo(name, module, self._versions.get(name), hooks))
+        return sorted(infos, key=lambda i: i.name)

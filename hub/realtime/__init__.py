@@ -1,0 +1,1 @@
+"""Socket.IO delivery: authentication, room authorization, fan-out and resume."""

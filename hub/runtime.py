@@ -1,0 +1,202 @@
+"""The running hub: wires config, journal, plugins, pipeline and realtime together.
+
+Data flows one way: an input hands an ``InboundMessage`` to ``ingest``; plugins ``normalize``
+it into drafts; ``publish`` journals them (durably) and, from the journal's commit callback,
+observers see them and the fan-out emits them, in ``seq`` order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from hub.auth import Principal, TokenVerifier, load_or_create_secret
+from hub.config import HubConfig
+from hub.events import Event, EventDraft, iso, new_event_id, utc_now
+from hub.inputs import InboundMessage, Input, RejectMessage
+from hub.journal import Appended, Journal, SQLiteJournal
+from hub.metrics import Metrics
+from hub.plugins import PluginHost
+from hub.policy import RoomDecision, combine
+from hub.rooms import Room
+
+log = logging.getLogger("hub")
+
+
+class Census:
+    """Where the hub believes patients and triage cases are; read-only view for policies."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def patient_hospitals(self, patient_id: str) -> frozenset[str]:
+        return self._journal.patient_hospitals(patient_id)
+
+    def triage_patient(self, triage_id: str) -> str | None:
+        return self._journal.triage_patient(triage_id)
+
+
+class HubContext:
+    def __init__(self, config: HubConfig, plugins: PluginHost | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.plugins = plugins or PluginHost(
+            on_error=lambda name, hook: self.metrics.plugin_errors.labels(name, hook).inc()
+        )
+        secret = load_or_create_secret(config.auth) if "HS256" in config.auth.algorithms else None
+        self.secret = secret
+        self.verifier = TokenVerifier(config.auth, secret)
+        self.journal: Journal = SQLiteJournal(
+            config.journal.path,
+            group_commit_max=config.journal.group_commit_max,
+            on_commit=self._committed,
+        )
+        self.census = Census(self.journal)
+        self.inputs: list[Input] = []
+        self.background: set[asyncio.Task[Any]] = set()
+        self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
+        self.started = False
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        return dict(self.config.plugins.settings.get(name, {}))
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.journal.open()
+        self.plugins.call("register_inputs", hub=self, register=self.inputs.append)
+        for component in self.inputs:
+            try:
+                await component.start(self)
+            except Exception:
+                log.exception("input failed to start", extra={"input": component.name})
+        self._spawn(self._prune_loop(), "journal-prune")
+        self.started = True
+        log.info(
+            "hub started",
+            extra={"last_seq": self.journal.last_seq, "inputs": [i.name for i in self.inputs]},
+        )
+
+    async def stop(self) -> None:
+        for component in reversed(self.inputs):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("input failed to stop", extra={"input": component.name})
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.journal.close()
+        self.started = False
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _prune_loop(self) -> None:
+        cfg = self.config.journal
+        while True:
+            cutoff = iso(utc_now() - timedelta(days=cfg.retention_days))
+            try:
+                removed = await self.journal.prune(cutoff)
+                if removed:
+                    log.info("journal pruned", extra={"events": removed})
+            except Exception:
+                log.exception("journal prune failed")
+            await asyncio.sleep(cfg.prune_interval_s)
+
+    async def readiness(self) -> dict[str, str]:
+        """Problems by component; empty when ready."""
+        problems: dict[str, str] = {}
+        if not self.started:
+            problems["hub"] = "starting"
+            return problems
+        reason = await self.journal.check_writable()
+        if reason:
+            problems["journal"] = reason
+        for component in self.inputs:
+            try:
+                health = component.health()
+            except Exception as exc:
+                health = f"health check raised {type(exc).__name__}"
+            if health:
+                problems[f"input:{component.name}"] = health
+        return problems
+
+    # --- pipeline -----------------------------------------------------------------------------
+
+    def set_dispatcher(self, dispatch: Any) -> None:
+        self._dispatch = dispatch
+
+    def _committed(self, appended: list[Appended], records: int, seconds: float) -> None:
+        """Journal commit callback: runs on the loop, in seq order, before callers resume."""
+        self.metrics.journal_write_seconds.observe(seconds)
+        self.metrics.journal_batch_size.observe(records)
+        for item in appended:
+            if item.duplicate:
+                self.metrics.duplicates.inc()
+                continue
+            event = item.event
+            self.metrics.events.labels(event.type).inc()
+            self.plugins.call("event_journaled", event=event)
+            if self._dispatch is not None:
+                with self.metrics.emit_seconds.time():
+                    self._dispatch(item)
+
+    async def publish(self, drafts: list[EventDraft]) -> list[Appended]:
+        """Journal drafts atomically; returns once durable. Fan-out happens on commit."""
+        received = utc_now()
+        events = []
+        for draft in drafts:
+            payload = draft.payload
+            data = payload.model_dump(mode="json", exclude={"timestamp"})
+            timestamp = payload.timestamp or received
+            events.append(
+                Event(
+                    id=draft.id or new_event_id(),
+                    seq=0,
+                    type=payload.event_type,
+                    timestamp=iso(timestamp),
+                    received_at=iso(received),
+                    source=draft.source,
+                    rooms=tuple(payload.rooms()),
+                    data=data,
+                    patient_location=payload.patient_location(),
+                )
+            )
+        if not events:
+            return []
+        return await self.journal.append(events)
+
+    async def ingest(self, message: InboundMessage) -> list[Appended]:
+        """Normalize one inbound message through the plugins and journal what they produce.
+
+        Raises RejectMessage when a plugin rejects it, ValidationError when a plugin produced an
+        invalid event (the message is then rejected as a whole: nothing is journaled).
+        """
+        metrics = self.metrics
+        try:
+            results = self.plugins.call_strict(
+                "normalize", (RejectMessage, ValidationError), message=message
+            )
+        except RejectMessage as exc:
+            metrics.input_errors.labels(message.source, exc.code).inc()
+            raise
+        except ValidationError:
+            metrics.input_errors.labels(message.source, "invalid_event").inc()
+            raise
+        drafts = [draft for result in results for draft in result]
+        appended = await self.publish(drafts)
+        metrics.inputs.labels(message.source, "accepted").inc()
+        return appended
+
+    # --- authorization ------------------------------------------------------------------------
+
+    def authorize(self, principal: Principal, room: Room) -> RoomDecision:
+        answers = self.plugins.call("authorize_room", principal=principal, room=room, hub=self)
+        return combine(answers)
