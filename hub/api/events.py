@@ -62,10 +62,10 @@ def blueprint(hub: HubContext) -> Blueprint:
             return error(
                 422, "invalid_event", f"{event_type} failed validation", errors=field_errors(exc)
             )
-        source = request.headers.get("X-Hub-Source", "api")[:64] or "api"
-        appended = await hub.publish(
-            [EventDraft(payload=payload, source=f"api:{source}", id=event_id)]
-        )
+        # X-Hub-Source lets a publishing system name itself in the event's source.
+        caller = request.headers.get("X-Hub-Source", "").strip()[:64]
+        source = f"api:{caller}" if caller else "api"
+        appended = await hub.publish([EventDraft(payload=payload, source=source, id=event_id)])
         item = appended[0]
         hub.metrics.inputs.labels("api", "duplicate" if item.duplicate else "accepted").inc()
         return json_response(
