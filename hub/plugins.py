@@ -43,7 +43,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
         self._versions: dict[str, str | None] = {}
-        self._on_error = on_error
+        self.on_error = on_error
 
     def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
         only_env = os.environ.get("HUB_PLUGINS")
@@ -99,8 +99,8 @@ class PluginHost:
                     "plugin hook raised",
                     extra={"plugin": impl.plugin_name, "hook": hook, "error": type(exc).__name__},
                 )
-                if self._on_error is not None:
-                    self._on_error(impl.plugin_name, hook)
+                if self.on_error is not None:
+                    self.on_error(impl.plugin_name, hook)
                 continue
             if result is not None:
                 results.append(result)

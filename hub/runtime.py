@@ -44,9 +44,10 @@ class HubContext:
     def __init__(self, config: HubConfig, plugins: PluginHost | None = None) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.plugins = plugins or PluginHost(
-            on_error=lambda name, hook: self.metrics.plugin_errors.labels(name, hook).inc()
-        )
+        self.plugins = plugins or PluginHost()
+        self.plugins.on_error = lambda name, hook: self.metrics.plugin_errors.labels(
+            name, hook
+        ).inc()
         secret = load_or_create_secret(config.auth) if "HS256" in config.auth.algorithms else None
         self.secret = secret
         self.verifier = TokenVerifier(config.auth, secret)

@@ -138,10 +138,18 @@ async def test_client_is_disconnected_when_its_token_expires(hub_server: HubProc
 
 async def test_room_authorization(hub_server: HubProcess, service_token: str) -> None:
     h1, h2, p_in, p_out, p_granted = uid("H"), uid("H"), uid("P"), uid("P"), uid("P")
-    await post(hub_server, "patient_alert",
-               {"patient_id": p_in, "hospital_id": h1, "alert_type": "info"}, service_token)
-    await post(hub_server, "patient_alert",
-               {"patient_id": p_out, "hospital_id": h2, "alert_type": "info"}, service_token)
+    await post(
+        hub_server,
+        "patient_alert",
+        {"patient_id": p_in, "hospital_id": h1, "alert_type": "info"},
+        service_token,
+    )
+    await post(
+        hub_server,
+        "patient_alert",
+        {"patient_id": p_out, "hospital_id": h2, "alert_type": "info"},
+        service_token,
+    )
     nurse = Listener()
     await nurse.connect(hub_server, token(hospitals=[h1], patients=[p_granted]))
     joined = await nurse.join(f"hospital_{h1}")
@@ -179,9 +187,12 @@ async def test_patient_and_triage_joins_are_audited(
     hub_server: HubProcess, service_token: str, admin_token: str
 ) -> None:
     h1, p1, t1, p_other = uid("H"), uid("P"), uid("T"), uid("P")
-    await post(hub_server, "triage_updated",
-               {"triage_id": t1, "status": "pending", "patient_id": p1, "hospital_id": h1},
-               service_token)
+    await post(
+        hub_server,
+        "triage_updated",
+        {"triage_id": t1, "status": "pending", "patient_id": p1, "hospital_id": h1},
+        service_token,
+    )
     nurse = Listener()
     sub = uid("nurse-")
     await nurse.connect(hub_server, token(sub=sub, hospitals=[h1]))
@@ -189,8 +200,11 @@ async def test_patient_and_triage_joins_are_audited(
     assert (await nurse.join(f"patient_{p_other}"))["ok"] is False
     assert (await nurse.client.call("leave_room", {"room": f"triage_{t1}"}))["ok"] is True
     await nurse.close()
-    r = httpx.get(f"{hub_server.url}/api/audit", params={"subject": sub},
-                  headers={"Authorization": f"Bearer {admin_token}"})
+    r = httpx.get(
+        f"{hub_server.url}/api/audit",
+        params={"subject": sub},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
     assert r.status_code == 200
     entries = [(e["action"], e["room"], e["outcome"]) for e in r.json()["entries"]]
     assert entries == [
@@ -198,8 +212,9 @@ async def test_patient_and_triage_joins_are_audited(
         ("join", f"patient_{p_other}", "denied"),
         ("leave", f"triage_{t1}", "allowed"),
     ]
-    assert all(e["at"].endswith("Z") and e["client"].startswith("127.0.0.1")
-               for e in r.json()["entries"])
+    assert all(
+        e["at"].endswith("Z") and e["client"].startswith("127.0.0.1") for e in r.json()["entries"]
+    )
     # the audit trail is for admins only
     nurse_tok = token(hospitals=[h1])
     r = httpx.get(f"{hub_server.url}/api/audit", headers={"Authorization": f"Bearer {nurse_tok}"})
@@ -237,42 +252,66 @@ async def test_all_six_events_reach_their_rooms_with_seed_fields(
 ) -> None:
     h, p, t = uid("H"), uid("P"), uid("T")
     # place the patient in the hospital so the nurse may join the patient and triage rooms
-    await post(hub_server, "bed_status_changed",
-               {"hospital_id": h, "bed_info": {"bed_id": "B1", "status": "occupied",
-                                               "patient_id": p}}, service_token)
-    await post(hub_server, "triage_updated",
-               {"triage_id": t, "status": "pending", "patient_id": p, "hospital_id": h},
-               service_token)
+    await post(
+        hub_server,
+        "bed_status_changed",
+        {"hospital_id": h, "bed_info": {"bed_id": "B1", "status": "occupied", "patient_id": p}},
+        service_token,
+    )
+    await post(
+        hub_server,
+        "triage_updated",
+        {"triage_id": t, "status": "pending", "patient_id": p, "hospital_id": h},
+        service_token,
+    )
     nurse = Listener()
     await nurse.connect(hub_server, token(hospitals=[h]))
     for room in (f"hospital_{h}", f"patient_{p}", f"triage_{t}", "triage_queue"):
         assert (await nurse.join(room))["ok"] is True, room
     bodies = {
-        "patient_alert": {"patient_id": p, "alert_type": "critical",
-                          "alert_data": {"message": "Potassium 6.8 mmol/L", "severity": "high"}},
-        "risk_updated": {"patient_id": p, "risk_score": 0.92, "risk_level": "critical",
-                         "explanation": {"feature": "heart_rate", "impact": "high"}},
+        "patient_alert": {
+            "patient_id": p,
+            "alert_type": "critical",
+            "alert_data": {"message": "Potassium 6.8 mmol/L", "severity": "high"},
+        },
+        "risk_updated": {
+            "patient_id": p,
+            "risk_score": 0.92,
+            "risk_level": "critical",
+            "explanation": {"feature": "heart_rate", "impact": "high"},
+        },
         "triage_updated": {"triage_id": t, "status": "assigned", "patient_id": p},
-        "hospital_alert": {"hospital_id": h, "alert_type": "emergency",
-                           "alert_data": {"message": "Emergency situation"}},
-        "staff_availability_changed": {"hospital_id": h, "staff_id": "doc_001",
-                                       "staff_type": "doctor", "available": True},
-        "bed_status_changed": {"hospital_id": h, "bed_info": {"bed_id": "bed_101",
-                               "status": "occupied", "patient_id": p}},
+        "hospital_alert": {
+            "hospital_id": h,
+            "alert_type": "emergency",
+            "alert_data": {"message": "Emergency situation"},
+        },
+        "staff_availability_changed": {
+            "hospital_id": h,
+            "staff_id": "doc_001",
+            "staff_type": "doctor",
+            "available": True,
+        },
+        "bed_status_changed": {
+            "hospital_id": h,
+            "bed_info": {"bed_id": "bed_101", "status": "occupied", "patient_id": p},
+        },
     }
     accepted = {}
     for event_type, body in bodies.items():
         accepted[event_type] = await post(hub_server, event_type, body, service_token)
-    await nurse.wait_for(lambda: all(
-        any(d["id"] == accepted[e]["id"] for d in nurse.of(e)) for e in SIX_EVENTS))
+    await nurse.wait_for(
+        lambda: all(any(d["id"] == accepted[e]["id"] for d in nurse.of(e)) for e in SIX_EVENTS)
+    )
     for event_type, body in bodies.items():
         received = [d for d in nurse.of(event_type) if d["id"] == accepted[event_type]["id"]]
         # in several of the event's rooms, still delivered once
         assert len(received) == 1, event_type
         event = received[0]
         for key, value in body.items():
-            assert event[key] == value or (isinstance(value, dict)
-                                           and value.items() <= event[key].items()), key
+            assert event[key] == value or (
+                isinstance(value, dict) and value.items() <= event[key].items()
+            ), key
         assert event["type"] == event_type
         assert event["seq"] == accepted[event_type]["seq"]
         assert event["timestamp"].endswith("Z") and event["received_at"].endswith("Z")
@@ -288,12 +327,18 @@ async def test_events_go_only_to_their_rooms(hub_server: HubProcess, service_tok
     await b.connect(hub_server, token(hospitals=[h2]))
     await a.join(f"hospital_{h1}")
     await b.join(f"hospital_{h2}")
-    sent = await post(hub_server, "hospital_alert",
-                      {"hospital_id": h1, "alert_type": "capacity", "alert_data": {}},
-                      service_token)
-    marker = await post(hub_server, "hospital_alert",
-                        {"hospital_id": h2, "alert_type": "system", "alert_data": {}},
-                        service_token)
+    sent = await post(
+        hub_server,
+        "hospital_alert",
+        {"hospital_id": h1, "alert_type": "capacity", "alert_data": {}},
+        service_token,
+    )
+    marker = await post(
+        hub_server,
+        "hospital_alert",
+        {"hospital_id": h2, "alert_type": "system", "alert_data": {}},
+        service_token,
+    )
     await a.wait_for(lambda: a.of("hospital_alert"))
     await b.wait_for(lambda: b.of("hospital_alert"))
     assert [d["id"] for d in a.of("hospital_alert")] == [sent["id"]]
@@ -324,8 +369,12 @@ async def test_resume_with_since_has_no_gap_or_duplicate_while_events_flow(
             while not stop.is_set() and i < 600:
                 r = await http.post(
                     f"{hub_server.url}/api/events/staff_availability_changed",
-                    json={"hospital_id": h, "staff_id": f"S{i}", "staff_type": "nurse",
-                          "available": i % 2 == 0},
+                    json={
+                        "hospital_id": h,
+                        "staff_id": f"S{i}",
+                        "staff_type": "nurse",
+                        "available": i % 2 == 0,
+                    },
                     headers={"Authorization": f"Bearer {service_token}"},
                 )
                 assert r.status_code == 202
@@ -347,8 +396,10 @@ async def test_resume_with_since_has_no_gap_or_duplicate_while_events_flow(
     stop.set()
     await task
     await resumed.wait_for(
-        lambda: resumed.of("staff_availability_changed")
-        and resumed.of("staff_availability_changed")[-1]["seq"] >= published[-1]
+        lambda: (
+            resumed.of("staff_availability_changed")
+            and resumed.of("staff_availability_changed")[-1]["seq"] >= published[-1]
+        )
     )
     after = [d["seq"] for d in resumed.of("staff_availability_changed")]
     assert after == sorted(after), "out of order"
@@ -364,9 +415,12 @@ async def test_resume_when_offline_gets_everything_in_order(
     p, h = uid("P"), uid("H")
     ids = []
     for i in range(30):
-        r = await post(hub_server, "risk_updated",
-                       {"patient_id": p, "hospital_id": h, "risk_score": i / 30,
-                        "risk_level": "low"}, service_token)
+        r = await post(
+            hub_server,
+            "risk_updated",
+            {"patient_id": p, "hospital_id": h, "risk_score": i / 30, "risk_level": "low"},
+            service_token,
+        )
         ids.append(r["id"])
     listener = Listener()
     await listener.connect(hub_server, token(hospitals=[h]))
@@ -382,9 +436,14 @@ async def test_history_over_http_is_authorized_like_a_join(
 ) -> None:
     h, other = uid("H"), uid("H")
     seqs = [
-        (await post(hub_server, "hospital_alert",
-                    {"hospital_id": h, "alert_type": "system", "alert_data": {"n": i}},
-                    service_token))["seq"]
+        (
+            await post(
+                hub_server,
+                "hospital_alert",
+                {"hospital_id": h, "alert_type": "system", "alert_data": {"n": i}},
+                service_token,
+            )
+        )["seq"]
         for i in range(5)
     ]
     auth = {"Authorization": f"Bearer {token(hospitals=[h])}"}
@@ -393,8 +452,9 @@ async def test_history_over_http_is_authorized_like_a_join(
         assert r.status_code == 200
         page = r.json()
         assert [e["seq"] for e in page["events"]] == seqs[:3] and page["more"] is True
-        r = await http.get("/api/events",
-                           params={"room": f"hospital_{h}", "since": page["next_since"]})
+        r = await http.get(
+            "/api/events", params={"room": f"hospital_{h}", "since": page["next_since"]}
+        )
         assert [e["seq"] for e in r.json()["events"]] == seqs[3:]
         r = await http.get("/api/events", params={"room": f"hospital_{other}"})
         assert r.status_code == 403 and r.json()["error"] == "forbidden"

@@ -226,7 +226,7 @@ class SQLiteJournal:
                     ).fetchone()
                     if existing is not None:
                         stored = Event.model_validate(_event_fields(orjson.loads(existing[1])))
-                        appended.append(Appended(stored, existing[1], duplicate=True))
+                        appended.append(Appended(stored, _wire_only(existing[1]), duplicate=True))
                         continue
                     seq += 1
                     event = ev.model_copy(update={"seq": seq})

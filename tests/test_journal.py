@@ -1,0 +1,133 @@
+"""The SQLite journal: ordering, idempotency, room index, census, audit, retention, reopen."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hub.events import Event, iso, utc_now
+from hub.journal import AuditRecord, SQLiteJournal
+
+
+def make_event(n: int, rooms: tuple[str, ...] = ("hospital_H1",), **kw: object) -> Event:
+    fields = {
+        "id": f"e{n}",
+        "seq": 0,
+        "type": "hospital_alert",
+        "timestamp": iso(utc_now()),
+        "received_at": iso(utc_now()),
+        "source": "test",
+        "rooms": rooms,
+        "data": {"hospital_id": "H1", "alert_type": "system", "alert_data": {"n": n}},
+    }
+    fields.update(kw)
+    return Event.model_validate(fields)
+
+
+async def test_concurrent_appends_get_consecutive_seqs_in_commit_order(tmp_path: Path) -> None:
+    seen: list[int] = []
+    journal = SQLiteJournal(
+        tmp_path / "j.sqlite3",
+        on_commit=lambda items, n, s: seen.extend(a.event.seq for a in items),
+    )
+    await journal.open()
+    results = await asyncio.gather(*(journal.append([make_event(i)]) for i in range(200)))
+    seqs = sorted(r[0].event.seq for r in results)
+    assert seqs == list(range(1, 201))
+    assert seen == list(range(1, 201)), "commit callback must run in seq order"
+    await journal.close()
+
+
+async def test_duplicate_id_is_not_journaled_twice(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.sqlite3")
+    await journal.open()
+    [first] = await journal.append([make_event(1)])
+    [again] = await journal.append([make_event(1)])
+    assert not first.duplicate and again.duplicate
+    assert again.event.seq == first.event.seq and again.wire == first.wire
+    assert journal.last_seq == 1
+    await journal.close()
+
+
+async def test_room_index_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = SQLiteJournal(path)
+    await journal.open()
+    await journal.append(
+        [make_event(i, rooms=("hospital_H1", f"patient_P{i % 2}")) for i in range(10)]
+    )
+    await journal.close()
+    journal = SQLiteJournal(path)
+    await journal.open()
+    assert journal.last_seq == 10
+    page = await journal.read_room("patient_P1", 0, 10, 100)
+    assert [seq for seq, _ in page.items] == [2, 4, 6, 8, 10]
+    page = await journal.read_room("hospital_H1", 7, 9, 100)
+    assert [seq for seq, _ in page.items] == [8, 9]
+    assert '"_rooms"' not in page.items[0][1] and '"seq":8' in page.items[0][1]
+    [next_one] = await journal.append([make_event(99)])
+    assert next_one.event.seq == 11
+    await journal.close()
+
+
+async def test_census_learns_patient_location_and_triage_patient(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = SQLiteJournal(path)
+    await journal.open()
+    await journal.append([make_event(1, patient_location=("P1", "H1"))])
+    await journal.append([make_event(2, patient_location=("P1", "H2"))])
+    await journal.append(
+        [
+            make_event(
+                3,
+                type="triage_updated",
+                data={"triage_id": "T1", "patient_id": "P1", "status": "pending"},
+            )
+        ]
+    )
+    assert journal.patient_hospitals("P1") == {"H2"}
+    await journal.close()
+    journal = SQLiteJournal(path)
+    await journal.open()
+    assert journal.patient_hospitals("P1") == {"H2"}, "census must survive a restart"
+    assert journal.triage_patient("T1") == "P1"
+    assert journal.patient_hospitals("P9") == frozenset()
+    await journal.close()
+
+
+async def test_prune_keeps_seq_monotonic_and_reports_truncation(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = SQLiteJournal(path)
+    await journal.open()
+    old = "2020-01-01T00:00:00.000Z"
+    await journal.append([make_event(i, received_at=old) for i in range(5)])
+    await journal.append([make_event(10)])
+    removed = await journal.prune("2021-01-01T00:00:00.000Z")
+    assert removed == 5
+    page = await journal.read_room("hospital_H1", 0, 100, 100)
+    assert [s for s, _ in page.items] == [6] and page.truncated is True
+    page = await journal.read_room("hospital_H1", 5, 100, 100)
+    assert page.truncated is False
+    await journal.close()
+    journal = SQLiteJournal(path)
+    await journal.open()
+    [e] = await journal.append([make_event(11)])
+    assert e.event.seq == 7, "seq must never be reused after pruning"
+    await journal.close()
+
+
+async def test_audit_trail_filters(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.sqlite3")
+    await journal.open()
+    for i, room in enumerate(("patient_P1", "patient_P2", "patient_P1")):
+        await journal.audit(
+            AuditRecord(
+                iso(utc_now()), f"u{i}", "nurse", "join", room, "allowed", "", "127.0.0.1:1"
+            )
+        )
+    rows = await journal.read_audit(0, 10, "patient_P1", None)
+    assert [r.subject for _, r in rows] == ["u0", "u2"]
+    rows = await journal.read_audit(rows[0][0], 10, None, None)
+    assert [r.subject for _, r in rows] == ["u1", "u2"]
+    assert await journal.check_writable() is None
+    await journal.close()
