@@ -91,7 +91,8 @@ class AuthConfig(_Section):
         Path("var/dev-secret"), description="Where the generated development secret is kept."
     )
     algorithms: list[Literal["HS256", "RS256", "ES256"]] = Field(
-        default_factory=lambda: ["HS256"], description="Accepted JWT algorithms."
+        default_factory=lambda: ["HS256"],  # type: ignore[arg-type]
+        description="Accepted JWT algorithms.",
     )
     jwks_url: str | None = Field(
         None, description="JWKS URL of an OIDC provider; enables RS256/ES256 verification."
@@ -121,7 +122,7 @@ class AuthConfig(_Section):
 
 class RealtimeConfig(_Section):
     transports: list[Literal["websocket", "polling"]] = Field(
-        default_factory=lambda: ["polling", "websocket"],
+        default_factory=lambda: ["polling", "websocket"],  # type: ignore[arg-type]
         description="Engine.IO transports; websocket alone needs no sticky load balancer.",
     )
     websocket_compression: bool = Field(
@@ -164,12 +165,12 @@ class PluginsConfig(_Section):
 class HubConfig(_Section):
     name: str = Field("clinical-hub", description="Name reported by GET / and in metrics.")
     var_dir: Path = Field(Path("var"), description="Directory for generated state.")
-    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
-    journal: JournalConfig = Field(default_factory=JournalConfig)  # type: ignore[arg-type]
-    auth: AuthConfig = Field(default_factory=AuthConfig)  # type: ignore[arg-type]
-    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)  # type: ignore[arg-type]
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
-    plugins: PluginsConfig = Field(default_factory=PluginsConfig)  # type: ignore[arg-type]
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    journal: JournalConfig = Field(default_factory=JournalConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
 
 def _parse_env_value(raw: str) -> Any:

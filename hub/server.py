@@ -35,8 +35,8 @@ def decline_websocket_compression() -> None:
         self.extensions = None
         return original(self, subprotocol, additional_headers)
 
-    handshake.accept = accept
-    handshake._hub_no_deflate = True
+    handshake.accept = accept  # type: ignore[method-assign]
+    handshake._hub_no_deflate = True  # type: ignore[attr-defined]
 
 
 def hypercorn_config(config: HubConfig) -> HypercornConfig:
@@ -58,7 +58,7 @@ async def run(app: HubApp, config: HubConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("serving", extra={"bind": f"{config.server.host}:{config.server.port}"})
-    await serve(app, hypercorn_config(config), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, hypercorn_config(config), shutdown_trigger=stop.wait)
 
 
 def serve_forever(app: HubApp, config: HubConfig) -> None:

@@ -73,10 +73,10 @@ class StuckClient:
 
     def handshake_and_join(self, tok: str, room: str) -> None:
         assert self.read_text().startswith("0{")  # Engine.IO open
-        self.sock.sendall(_frame('40{"token":"%s"}' % tok))
+        self.sock.sendall(_frame(f'40{{"token":"{tok}"}}'))
         while not self.read_text().startswith("40{"):
             pass
-        self.sock.sendall(_frame('421["join_room",{"room":"%s"}]' % room))
+        self.sock.sendall(_frame(f'421["join_room",{{"room":"{room}"}}]'))
         while True:
             text = self.read_text()
             if text.startswith("431"):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engineio import packet as eio_packet
+from engineio.packet import Packet
 
 from hub.auth import Principal
 from hub.journal.base import Appended, ReplayPage
@@ -29,12 +30,9 @@ from hub.metrics import Metrics
 
 log = logging.getLogger("hub.realtime")
 
-Packet = eio_packet.Packet
-
-
 def event_packet(event_type: str, wire_json: str) -> Packet:
     """One Engine.IO MESSAGE carrying a Socket.IO EVENT on '/', encoded once for all recipients."""
-    pkt = Packet(eio_packet.MESSAGE, data=f'2["{event_type}",{wire_json}]')
+    pkt: Packet = Packet(eio_packet.MESSAGE, data=f'2["{event_type}",{wire_json}]')
     pkt.encode()  # fills encode_cache; every writer reuses the cached text
     return pkt
 
