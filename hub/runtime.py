@@ -26,6 +26,15 @@ from hub.rooms import Room
 
 log = logging.getLogger("hub")
 
+_current: HubContext | None = None
+
+
+def current_hub() -> HubContext:
+    """The running hub of this process (for ``hub.emit``); raises when none is running."""
+    if _current is None or not _current.started:
+        raise RuntimeError("no hub is running in this process; use hub.client.HubClient")
+    return _current
+
 
 class Census:
     """Where the hub believes patients and triage cases are; read-only view for policies."""
@@ -77,6 +86,8 @@ class HubContext:
                 log.exception("input failed to start", extra={"input": component.name})
         self._spawn(self._prune_loop(), "journal-prune")
         self.started = True
+        global _current
+        _current = self
         log.info(
             "hub started",
             extra={"last_seq": self.journal.last_seq, "inputs": [i.name for i in self.inputs]},

@@ -30,6 +30,7 @@ from hub.metrics import Metrics
 
 log = logging.getLogger("hub.realtime")
 
+
 def event_packet(event_type: str, wire_json: str) -> Packet:
     """One Engine.IO MESSAGE carrying a Socket.IO EVENT on '/', encoded once for all recipients."""
     pkt: Packet = Packet(eio_packet.MESSAGE, data=f'2["{event_type}",{wire_json}]')
