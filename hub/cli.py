@@ -91,6 +91,13 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    from hub.reference import config_markdown, events_markdown
+
+    print(events_markdown() if args.what == "events" else config_markdown(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Clinical integration hub")
     parser.add_argument("--version", action="version", version=f"hub {__version__}")
@@ -120,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ref = sub.add_parser("config-reference", help="print every config key with default and help")
     ref.set_defaults(func=cmd_config_reference)
+
+    docs = sub.add_parser("reference", help="print generated Markdown reference docs")
+    docs.add_argument("what", choices=["events", "config"])
+    docs.set_defaults(func=cmd_reference)
     return parser
 
 
