@@ -12,6 +12,7 @@ from socketio.exceptions import ConnectionRefusedError as SioConnectionRefused
 
 from hub.auth import AuthError, Principal
 from hub.journal.base import AuditRecord
+from hub.realtime import engineio_tuning
 from hub.realtime.fanout import Client, Fanout, ReplayTooLarge
 from hub.rooms import InvalidRoom, parse_room
 
@@ -40,6 +41,7 @@ class Realtime:
     def __init__(self, hub: HubContext, cors_origins: list[str]) -> None:
         cfg = hub.config.realtime
         self.hub = hub
+        engineio_tuning.apply()
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=cors_origins,
