@@ -44,8 +44,8 @@ async def _poll(self: Any) -> list[Any]:
 
 
 def apply() -> None:
-    AsyncSocket.poll = _poll  # type: ignore[method-assign]
+    AsyncSocket.poll = _poll
 
 
 def revert() -> None:
-    AsyncSocket.poll = _original_poll  # type: ignore[method-assign]
+    AsyncSocket.poll = _original_poll
