@@ -22,6 +22,8 @@ class Principal:
     hospitals: frozenset[str]
     patients: frozenset[str]
     expires_at: float | None
+    # Claims other than those above (and iat/nbf), for policy plugins. Only these are kept: a
+    # principal lives as long as its connection, and the rest would be held twice.
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -141,13 +143,22 @@ class TokenVerifier:
         role = claims.get(cfg.roles_claim)
         if not isinstance(role, str) or not role:
             raise AuthError(f"token lacks a {cfg.roles_claim!r} claim")
+        typed = {
+            "sub",
+            "exp",
+            "iat",
+            "nbf",
+            cfg.roles_claim,
+            cfg.hospitals_claim,
+            cfg.patients_claim,
+        }
         return Principal(
             subject=str(claims["sub"]),
             role=role,
             hospitals=_as_set(claims.get(cfg.hospitals_claim)),
             patients=_as_set(claims.get(cfg.patients_claim)),
             expires_at=float(claims["exp"]),
-            claims=claims,
+            claims={k: v for k, v in claims.items() if k not in typed},
         )
 
 

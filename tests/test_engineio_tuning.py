@@ -62,3 +62,44 @@ async def test_cancellation_becomes_queue_empty() -> None:
     task.cancel()
     with pytest.raises(exceptions.QueueEmpty):
         await task
+
+
+async def test_poll_works_on_slim_queues_too() -> None:
+    sock = socket(1, 1)
+    sock.queue = engineio_tuning.SlimQueue()
+    asyncio.get_running_loop().call_later(0.02, sock.queue.put_nowait, "p")
+    assert await sock.poll() == ["p"]
+    sock.queue.put_nowait("a")
+    sock.queue.put_nowait(None)
+    assert await sock.poll() == ["a"]
+    assert await sock.poll() == []
+
+
+async def test_slim_queue_fifo_join_and_errors() -> None:
+    q = engineio_tuning.SlimQueue()
+    assert q.empty() and q.qsize() == 0
+    with pytest.raises(asyncio.QueueEmpty):
+        q.get_nowait()
+    for i in range(3):
+        await q.put(i)
+    assert q.qsize() == 3
+    assert [q.get_nowait(), await q.get(), q.get_nowait()] == [0, 1, 2]
+    joined = asyncio.create_task(q.join())
+    await asyncio.sleep(0.01)
+    assert not joined.done()
+    q.task_done()
+    q.task_done()
+    await asyncio.sleep(0.01)
+    assert not joined.done()
+    q.task_done()
+    await asyncio.wait_for(joined, 1)
+    with pytest.raises(ValueError):
+        q.task_done()
+    await q.join()  # nothing unfinished: returns at once
+    waiter = asyncio.create_task(q.get())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    q.put_nowait("after-cancel")
+    assert await asyncio.wait_for(q.get(), 1) == "after-cancel"

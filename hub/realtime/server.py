@@ -52,6 +52,8 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
+        engineio_tuning.lean_environs(self.sio.eio)
+        engineio_tuning.slim_queues(self.sio.eio)
         self.fanout = Fanout(
             self.sio.eio.sockets,
             hub.metrics,
