@@ -75,7 +75,7 @@ _children: dict[int, str] = {}  # pid (= process group id, start_new_session) ->
 
 def _raise_nofile() -> None:
     """preexec_fn for children: open-file limit up to the hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -223,7 +223,7 @@ async def start_server(kind: str, opts: argparse.Namespace, tmp_root: Path) -> S
             HUB_REALTIME__JOIN_BURST="1000",
             HUB_REALTIME__WEBSOCKET_COMPRESSION="true" if kind == "hub-deflate" else "false",
         )
-        cmd = [str(HUB_BIN), "serve"]
+        cmd = [sys.executable, str(HUB_BIN), "serve"]
     elif kind.startswith("bare"):
         cmd = [sys.executable, str(BENCH / "bare_server.py"), "--port", str(port)]
         cmd += ["--loop", opts.bare_loop]
@@ -231,6 +231,8 @@ async def start_server(kind: str, opts: argparse.Namespace, tmp_root: Path) -> S
             cmd.append("--no-deflate")
     else:
         raise ValueError(kind)
+    if opts.gc_log:
+        cmd = [sys.executable, str(BENCH / "gclog.py"), *cmd[1:]]
     log = workdir / "server.log"
     with open(log, "wb") as logf:
         proc = await spawn(
@@ -451,7 +453,7 @@ def percentiles(hist: Counter[int], ps: tuple[float, ...] = (50, 90, 99)) -> dic
         return {f"p{p:g}_ms": float("nan") for p in ps} | {"max_ms": float("nan")}
     keys = sorted(hist)
     for p in ps:
-        rank = max(1, int(round(total * p / 100)))
+        rank = max(1, round(total * p / 100))
         seen = 0
         for k in keys:
             seen += hist[k]
@@ -494,32 +496,49 @@ class HttpPool:
     def __init__(self, port: int, headers: dict[str, str], size: int) -> None:
         self.port = port
         self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.sem = asyncio.Semaphore(size)
 
     async def post(self, path: str, body: bytes, timeout: float = 60) -> tuple[int, bytes]:
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{self.head}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
         async with self.sem:
-            conn = self.idle.pop() if self.idle else None
-            if conn is None:
-                conn = await asyncio.open_connection("127.0.0.1", self.port)
-            reader, writer = conn
-            try:
-                writer.write(
-                    (
-                        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{self.head}"
-                        f"Content-Length: {len(body)}\r\n\r\n"
-                    ).encode()
-                    + body
-                )
-                status, data, keep = await asyncio.wait_for(self._response(reader), timeout)
-            except BaseException:
+            conn = None
+            now = time.monotonic()
+            while self.idle:
+                reader, writer, used = self.idle.pop()
+                if now - used < 2.0:  # servers close idle keep-alive connections (hypercorn: 5 s)
+                    conn = (reader, writer)
+                    break
                 writer.close()
-                raise
-            if keep:
-                self.idle.append(conn)
-            else:
-                writer.close()
-            return status, data
+            reused = conn is not None
+            for attempt in range(2):
+                if conn is None:
+                    conn = await asyncio.open_connection("127.0.0.1", self.port)
+                reader, writer = conn
+                try:
+                    writer.write(request)
+                    status, data, keep = await asyncio.wait_for(self._response(reader), timeout)
+                except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError) as exc:
+                    writer.close()
+                    # A reused connection the server had just closed: nothing was read, so the
+                    # request was not handled; send it once more on a fresh connection.
+                    partial = getattr(exc, "partial", b"")
+                    if attempt == 0 and reused and not partial:
+                        conn = None
+                        continue
+                    raise
+                except BaseException:
+                    writer.close()
+                    raise
+                if keep:
+                    self.idle.append((reader, writer, time.monotonic()))
+                else:
+                    writer.close()
+                return status, data
+            raise RuntimeError("unreachable")
 
     @staticmethod
     async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
@@ -543,7 +562,7 @@ class HttpPool:
         return status, data, headers.get("connection") != "close"
 
     async def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 
@@ -773,6 +792,7 @@ async def scenario_throughput(server: Server, opts: argparse.Namespace, profile:
             publish_per_s=round(sum(pub.ok_per_room.values()) / max(pub_s, 1e-3), 1),
             deliveries_per_s=round(done["delivered"] / span, 1),
             delivery_span_s=round(span, 2),
+            measure_window_s=[t0, last / 1000],
             server_cpu_pct=round(100 * (cpu1 - cpu0) / max(1e-3, t1 - t0), 1),
             client_cpu_pct=round(100 * (ccpu1 - ccpu0) / max(1e-3, t1 - t0), 1),
             server_cpu_us_per_delivery=round(1e6 * (cpu1 - cpu0) / max(1, done["delivered"]), 1),
@@ -830,6 +850,7 @@ async def scenario_paced(server: Server, opts: argparse.Namespace):
             offered_deliveries_per_s=round(opts.p_rate * c / r, 1),
             deliveries_per_s=round(done["delivered"] / span, 1),
             delivery_span_s=round(span, 2),
+            measure_window_s=[t0, last / 1000],
             server_cpu_pct=round(100 * (cpu1 - cpu0) / max(1e-3, t1 - t0), 1),
             client_cpu_pct=round(100 * (ccpu1 - ccpu0) / max(1e-3, t1 - t0), 1),
             server_cpu_us_per_delivery=round(1e6 * (cpu1 - cpu0) / max(1, done["delivered"]), 1),
@@ -867,6 +888,7 @@ async def scenario_memory(server: Server, opts: argparse.Namespace, clients: int
         last = done["last_recv_ms"] or time.time() * 1000
         res |= done
         res.update(
+            measure_window_s=[t0, last / 1000],
             clients=clients,
             rooms=r,
             events=sum(pub.ok_per_room.values()),
@@ -927,6 +949,20 @@ async def scenario_resume(server: Server, opts: argparse.Namespace):
         await fleet.stop()
 
 
+async def wait_idle(server: Server, limit: float) -> float | None:
+    """Seconds until the server's CPU use drops below 10% over 0.5 s (None: still busy)."""
+    t0 = time.monotonic()
+    while server.proc.returncode is None and time.monotonic() - t0 < limit:
+        try:
+            before = cpu_seconds(server.pid)
+            await asyncio.sleep(0.5)
+            if cpu_seconds(server.pid) - before < 0.05:
+                return round(time.monotonic() - t0 - 0.5, 1)
+        except OSError:
+            return None
+    return None
+
+
 async def run_one(scenario: str, kind: str, opts: argparse.Namespace, tmp_root: Path, **kw):
     if scenario == "R" and not kind.startswith("hub"):
         return {"skipped": "no journal: resume is a hub feature"}
@@ -949,14 +985,40 @@ async def run_one(scenario: str, kind: str, opts: argparse.Namespace, tmp_root: 
             res["server_exit"] = server.proc.returncode
         return res
     finally:
+        # The clients are gone; let the server finish handling their disconnects first, so
+        # that the shutdown below measures shutdown.
+        quiet_s = await wait_idle(server, limit=60)
         t = time.monotonic()
-        await terminate(server.proc, grace=15)
-        shutdown = {"shutdown_s": round(time.monotonic() - t, 2), "exit": server.proc.returncode}
+        await terminate(server.proc, grace=20)
+        shutdown = {
+            "disconnects_handled_s": quiet_s,
+            "shutdown_s": round(time.monotonic() - t, 2),
+            "exit": server.proc.returncode,
+        }
+        log_lines = tail(server.log, 5000).splitlines()
         problems = [
             line
-            for line in tail(server.log, 400).splitlines()
+            for line in log_lines
             if any(w in line for w in ("Traceback", "Error", "ERROR", "WARNING", "Exception"))
         ]
+        slow_gc = [line.split() for line in log_lines if line.startswith("gc gen")]
+        if res is not None and opts.gc_log:
+            gen2 = [float(w[2]) for w in slow_gc if w[1] == "gen2"]
+            res["gc_slow"] = len(slow_gc)
+            res["gc_gen2_count"] = len(gen2)
+            res["gc_gen2_max_ms"] = max(gen2) if gen2 else 0.0
+            res["gc_gen2_total_ms"] = round(sum(gen2), 1)
+            window = res.get("measure_window_s")
+            if window:
+                # a collection logged at `at` ended then; it overlaps the window if it ran in it
+                hits = [
+                    float(w[2])
+                    for w in slow_gc
+                    if w[1] == "gen2"
+                    and window[0] <= float(w[5]) + float(w[2]) / 1000
+                    and float(w[5]) - float(w[2]) / 1000 <= window[1]
+                ]
+                res["gc_gen2_in_window_ms"] = hits
         if res is not None:
             res["server_shutdown"] = shutdown
             if problems:
@@ -1011,10 +1073,12 @@ def median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if len(runs) == 1:
         return runs[0]
     out = dict(runs[-1])
-    for key, value in runs[-1].items():
+    for key in runs[-1]:
         vals = [r.get(key) for r in runs]
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
-            out[key] = statistics.median(vals)  # type: ignore[arg-type]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            out[key] = statistics.median_low(vals)  # type: ignore[type-var]
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
+            out[key] = round(statistics.median(vals), 1)  # type: ignore[arg-type]
     out["runs"] = len(runs)
     return out
 
@@ -1095,7 +1159,12 @@ def print_tables(results: dict[str, dict[str, dict[str, Any]]], servers: list[st
             if res.get("server_exit") is not None:
                 notes.append(f"server exited {res['server_exit']} during the run")
             sd = res.get("server_shutdown") or {}
-            if sd and (sd.get("exit") not in (0, -15) or sd.get("shutdown_s", 0) > 5):
+            if sd and (
+                sd.get("exit") not in (0, -15)
+                or sd.get("shutdown_s", 0) > 5
+                or sd.get("disconnects_handled_s") is None
+                or sd["disconnects_handled_s"] > 5
+            ):
                 notes.append(f"shutdown: {sd}")
             if res.get("server_log_problems"):
                 notes.append(f"server log: {res['server_log_problems'][:3]}")
@@ -1155,7 +1224,10 @@ def machine_info() -> dict[str, Any]:
             ]
         except (OSError, ValueError, KeyError):
             libs[pkg] = "-"
+    rev = cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    dirty = cmd("git", "-C", str(ROOT), "status", "--porcelain", "--", "hub", "plugins")
     return {
+        "hub_commit": rev + (" (hub/ has uncommitted changes)" if dirty else ""),
         "nproc": os.cpu_count(),
         "cpu": model,
         "ram_gib": round(mem_kb / 1024 / 1024, 1),
@@ -1212,6 +1284,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--publish-concurrency", type=int, default=16, help="POSTs in flight in A and R")
     p.add_argument("--phase-timeout", type=float, default=180, help="seconds per wait")
     p.add_argument("--keep-tmp", action="store_true", help="keep server temp dirs and logs")
+    p.add_argument(
+        "--gc-log",
+        action="store_true",
+        help="run servers under bench/gclog.py; report collections slower than 20 ms",
+    )
     g = p.add_argument_group("scenario sizes")
     g.add_argument("--a-clients", type=int, default=1000)
     g.add_argument("--a-rooms", type=int, default=10)
@@ -1279,7 +1356,8 @@ async def main_async(opts: argparse.Namespace) -> dict[str, Any]:
     }
     info = report["machine"]
     print(
-        f"machine: {info['nproc']} x {info['cpu']}, {info['ram_gib']} GiB; Python {info['python']},"
+        f"hub {info['hub_commit']}; machine: {info['nproc']} x {info['cpu']}, "
+        f"{info['ram_gib']} GiB; Python {info['python']},"
         f" Node {info['node']}; " + ", ".join(f"{k} {v}" for k, v in info["libs"].items()),
         flush=True,
     )
@@ -1309,12 +1387,15 @@ async def main_async(opts: argparse.Namespace) -> dict[str, Any]:
                                 "connect_all_ms",
                                 "rss_kb_per_conn",
                                 "resume_all_ms",
+                                "gc_gen2_in_window_ms",
                             )
                             if k in res
                         )
                     )
                     print(f"{time.monotonic() - t:.0f}s: {brief}", flush=True)
             results[scenario] = {k: median_result(v) for k, v in runs.items() if v}
+            if opts.repeat > 1:
+                report.setdefault("runs", {})[scenario] = runs
         if opts.py_spy > 0:
             print(f"[A] hub with py-spy for {opts.py_spy:.0f}s ...", flush=True)
             try:
