@@ -128,8 +128,8 @@ class RealtimeConfig(_Section):
     websocket_compression: bool = Field(
         False,
         description=(
-            "Negotiate permessage-deflate. Off by default: it costs ~90 KB per connection and "
-            "halves throughput for small clinical events (see docs/benchmarks.md)."
+            "Negotiate permessage-deflate. Off by default: measured, it costs ~100 KB per "
+            "connection and ~40% of throughput for clinical events (docs/benchmarks.md)."
         ),
     )
     ping_interval_s: float = Field(25.0, gt=0, description="Engine.IO ping interval.")

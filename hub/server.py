@@ -20,8 +20,8 @@ def decline_websocket_compression() -> None:
     """Make hypercorn refuse permessage-deflate.
 
     hypercorn accepts the extension whenever a client offers it (browsers always do) and has no
-    setting to decline it; at clinical-event sizes compression costs ~90 KB per connection and
-    about half the delivery rate (docs/benchmarks.md). Declining is always valid WebSocket: the
+    setting to decline it; at clinical-event sizes compression costs ~100 KB per connection and
+    ~40% of the delivery rate (docs/benchmarks.md). Declining is always valid WebSocket: the
     client then talks uncompressed.
     """
     from hypercorn.protocol import ws_stream

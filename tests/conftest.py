@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from hub.auth import mint_token
+from hub.config import HubConfig
 
 SECRET = "test-secret-" + "x" * 40
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +101,14 @@ def token(
     return mint_token(
         secret, sub=sub, role=role, hospitals=hospitals, patients=patients, ttl_s=ttl_s
     )
+
+
+def embedded_config(state: Path) -> HubConfig:
+    """Defaults with the journal in ``state`` and a fixed secret, for in-process hubs."""
+    cfg = HubConfig()
+    cfg.journal.path = state / "journal.sqlite3"
+    cfg.auth.secret = "s" * 40
+    return cfg
 
 
 def uid(prefix: str) -> str:

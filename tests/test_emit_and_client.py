@@ -10,9 +10,8 @@ from pydantic import ValidationError
 
 from hub import emit
 from hub.client import AsyncHubClient, HubClient, HubError
-from hub.config import HubConfig
 from hub.runtime import HubContext
-from tests.conftest import HubProcess, token, uid
+from tests.conftest import HubProcess, embedded_config, token, uid
 
 SEED_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     # the seed's own examples (../shared/seed), argument for argument
@@ -54,10 +53,7 @@ SEED_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
 async def test_in_process_emit_journals(
     tmp_path: Path, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], event_type: str
 ) -> None:
-    cfg = HubConfig()
-    cfg.journal.path = tmp_path / "j.sqlite3"
-    cfg.auth.secret = "s" * 40
-    hub = HubContext(cfg)
+    hub = HubContext(embedded_config(tmp_path))
     await hub.start()
     try:
         event = await getattr(emit, name)(*args, socketio=object(), **kwargs)
@@ -69,10 +65,7 @@ async def test_in_process_emit_journals(
 
 
 async def test_in_process_emit_validates(tmp_path: Path) -> None:
-    cfg = HubConfig()
-    cfg.journal.path = tmp_path / "j.sqlite3"
-    cfg.auth.secret = "s" * 40
-    hub = HubContext(cfg)
+    hub = HubContext(embedded_config(tmp_path))
     await hub.start()
     try:
         with pytest.raises(ValidationError):

@@ -13,20 +13,13 @@ from pydantic import ValidationError
 
 from hub import hookimpl
 from hub.auth import Principal
-from hub.config import HubConfig
 from hub.events import Event, EventDraft, PatientAlert
 from hub.inputs import InboundMessage, RejectMessage
 from hub.plugins import PluginHost
 from hub.policy import RoomDecision
 from hub.rooms import parse_room
 from hub.runtime import HubContext
-
-
-def config(tmp_path: Path) -> HubConfig:
-    cfg = HubConfig()
-    cfg.journal.path = tmp_path / "journal.sqlite3"
-    cfg.auth.secret = "s" * 40
-    return cfg
+from tests.conftest import embedded_config
 
 
 class Normalizer:
@@ -86,7 +79,7 @@ class FakeFeed:
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[HubContext]:
     host = PluginHost()
-    context = HubContext(config(tmp_path), host)
+    context = HubContext(embedded_config(tmp_path), host)
     yield context
     if context.started:
         await context.stop()
