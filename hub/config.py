@@ -164,7 +164,6 @@ class PluginsConfig(_Section):
 
 class HubConfig(_Section):
     name: str = Field("clinical-hub", description="Name reported by GET / and in metrics.")
-    var_dir: Path = Field(Path("var"), description="Directory for generated state.")
     server: ServerConfig = Field(default_factory=ServerConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -188,8 +187,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX) or "__" not in key[len(ENV_PREFIX) :]:
             # single-level HUB_* names (HUB_CONFIG) are options, not config keys
-            if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in {"name", "var_dir"}:
-                overrides[key[len(ENV_PREFIX) :].lower()] = raw
+            if key == f"{ENV_PREFIX}NAME":
+                overrides["name"] = raw
             continue
         path = key[len(ENV_PREFIX) :].lower().split("__")
         node = overrides

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from hub import __version__
 from hub.api.common import HttpError, authenticate, error, int_arg, json_response
@@ -68,8 +68,6 @@ def blueprint(hub: HubContext) -> Blueprint:
     @bp.get("/api/audit")
     async def audit() -> Response:
         await authenticate(hub, roles=("admin",))
-        from quart import request
-
         since = int_arg("since", 0, 0, 2**62)
         limit = int_arg("limit", 100, 1, 1000)
         rows = await hub.journal.read_audit(

@@ -111,9 +111,6 @@ class Fanout:
                     del index[room]
         return True
 
-    def room_size(self, room: str) -> int:
-        return len(self._live.get(room, ()))
-
     async def join(
         self,
         client: Client,

@@ -11,6 +11,7 @@ import socketio
 from socketio.exceptions import ConnectionRefusedError as SioConnectionRefused
 
 from hub.auth import AuthError, Principal
+from hub.events import iso, utc_now
 from hub.journal.base import AuditRecord
 from hub.realtime import engineio_tuning
 from hub.realtime.fanout import Client, Fanout, ReplayTooLarge
@@ -149,8 +150,6 @@ class Realtime:
     async def _audit(
         self, client: Client, action: str, room: str, outcome: str, reason: str = ""
     ) -> None:
-        from hub.events import iso, utc_now
-
         await self.hub.journal.audit(
             AuditRecord(
                 at=iso(utc_now()),
