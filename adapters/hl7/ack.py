@@ -1,0 +1,153 @@
+"""HL7 v2 acknowledgements, as senders expect them (integration-engines §9.3, clinical-ref §1.9).
+
+MSA-2 echoes the message's MSH-10; the ACK gets a control id of its own; MSH-9 is
+``ACK^<trigger>^ACK`` (``ACK^<trigger>`` for 2.3, whose MSG type has two components); MSH-12 and
+MSH-18 echo the message's, and the ACK is encoded in the sender's charset. ERR follows the
+message's version: ERR-1 (ELD) before 2.5, ERR-2/3/4 (ERL, 0357 code, 0516 severity) from 2.5.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass
+
+from adapters.hl7.message import DEFAULT_SEPARATORS, Message, Separators
+
+_counter = itertools.count(1)
+_PROCESS_TAG = f"{os.getpid() % 100000:05d}"
+
+ERROR_NAMES = {
+    "0": "Message accepted",
+    "100": "Segment sequence error",
+    "101": "Required field missing",
+    "102": "Data type error",
+    "103": "Table value not found",
+    "104": "Value too long",
+    "199": "Other HL7 error",
+    "200": "Unsupported message type",
+    "201": "Unsupported event code",
+    "202": "Unsupported processing id",
+    "203": "Unsupported version id",
+    "204": "Unknown key identifier",
+    "205": "Duplicate key identifier",
+    "206": "Application record locked",
+    "207": "Application internal error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AckError:
+    code: str  # table 0357
+    text: str
+    location: str = ""  # SEG^seq^field^rep^comp^sub
+    severity: str = "E"  # table 0516
+
+
+def new_control_id() -> str:
+    """Unique per ACK: time, process and a counter (never the literal 'ACK')."""
+    return f"HUB{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{_PROCESS_TAG}{next(_counter):06d}"
+
+
+def escape(text: str, sep: Separators) -> str:
+    out = text.replace(sep.escape, f"{sep.escape}E{sep.escape}")
+    for char, code in (
+        (sep.field, "F"),
+        (sep.component, "S"),
+        (sep.subcomponent, "T"),
+        (sep.repetition, "R"),
+    ):
+        out = out.replace(char, f"{sep.escape}{code}{sep.escape}")
+    return out.replace("\r", " ").replace("\n", f"{sep.escape}.br{sep.escape}")
+
+
+def _version_at_least(version: str, minimum: tuple[int, ...]) -> bool:
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts) >= minimum
+
+
+def build_ack(
+    message: Message | None,
+    code: str,
+    *,
+    errors: tuple[AckError, ...] = (),
+    text: str | None = None,
+    application: str = "HUB",
+    facility: str | None = None,
+    control_id: str | None = None,
+    now: float | None = None,
+    fallback_control_id: str = "",
+) -> str:
+    """The ACK text for ``message`` (None when it could not be tokenized at all)."""
+    sep = message.separators if message is not None else DEFAULT_SEPARATORS
+    f = sep.field
+    msh = message.msh if message is not None else ["MSH"]
+
+    def raw(field: int) -> str:
+        return msh[field] if field < len(msh) else ""
+
+    version = (message.version if message is not None else None) or "2.5.1"
+    trigger = message.trigger if message is not None else None
+    two_component_type = version.startswith("2.3") and not version.startswith("2.3.1")
+    msg_type = sep.component.join(
+        ["ACK", trigger or ""] if two_component_type else ["ACK", trigger or "", "ACK"]
+    )
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now if now is not None else time.time()))
+    fields = [
+        "MSH",
+        sep.encoding_characters,
+        escape(application, sep),
+        escape(facility, sep) if facility is not None else raw(6) or raw(4),
+        raw(3),
+        raw(4),
+        stamp + "+0000",
+        "",
+        msg_type,
+        control_id or new_control_id(),
+        raw(11) or "P",
+        raw(12) or version,
+    ]
+    if raw(18):
+        fields += ["", "", "", "", "", raw(18)]
+    original_id = message.control_id if message is not None else fallback_control_id
+    msa = ["MSA", code, escape(original_id or "", sep)]
+    modern = _version_at_least(version, (2, 5))
+    if text and not _version_at_least(version, (2, 8)):
+        msa.append(escape(text, sep))  # MSA-3: withdrawn in 2.8, kept for older receivers
+    lines = [f.join(fields), f.join(msa)]
+    for err in errors:
+        location = err.location
+        if modern:
+            err_fields = [
+                "ERR",
+                "",
+                location,
+                sep.component.join(
+                    [err.code, escape(ERROR_NAMES.get(err.code, ""), sep), "HL70357"]
+                ),
+                err.severity,
+                "",
+                "",
+                "",
+                escape(err.text, sep),
+            ]
+        else:
+            eld = location.split(sep.component) if location else ["", "", ""]
+            eld = [*eld, "", "", ""][:3]
+            code_ce = sep.subcomponent.join([err.code, ERROR_NAMES.get(err.code, ""), "HL70357"])
+            err_fields = ["ERR", sep.component.join([*eld, code_ce])]
+        lines.append(f.join(err_fields).rstrip(f))
+    return "\r".join(lines) + "\r"
+
+
+def encode_ack(ack: str, message: Message | None, fallback_codec: str = "ascii") -> bytes:
+    """Encode in the sender's charset; characters it cannot carry become HL7 hex escapes."""
+    codec = message.codec if message is not None else fallback_codec
+    try:
+        return ack.encode(codec)
+    except UnicodeEncodeError:
+        return ack.encode(codec, "replace")
