@@ -213,7 +213,7 @@ async def start_server(kind: str, opts: argparse.Namespace, tmp_root: Path) -> S
         env.update(
             HUB_SERVER__HOST="127.0.0.1",
             HUB_SERVER__PORT=str(port),
-            HUB_VAR_DIR=str(workdir),
+            HUB_PLUGINS="room_policy",  # no MLLP listener: this bench measures fan-out only
             HUB_JOURNAL__PATH=str(workdir / "journal.sqlite3"),
             HUB_AUTH__SECRET=secret,
             HUB_AUTH__SECRET_FILE=str(workdir / "secret"),

@@ -185,11 +185,13 @@ class HubContext:
             return []
         return await self.journal.append(events)
 
-    async def ingest(self, message: InboundMessage) -> list[Appended]:
+    async def ingest(self, message: InboundMessage, id_prefix: str | None = None) -> list[Appended]:
         """Normalize one inbound message through the plugins and journal what they produce.
 
         Raises RejectMessage when a plugin rejects it, ValidationError when a plugin produced an
         invalid event (the message is then rejected as a whole: nothing is journaled).
+        With ``id_prefix`` (the stored input's identity) the drafts get deterministic ids, so
+        processing the same stored message again after a crash journals nothing twice.
         """
         metrics = self.metrics
         try:
@@ -203,6 +205,11 @@ class HubContext:
             metrics.input_errors.labels(message.source, "invalid_event").inc()
             raise
         drafts = [draft for result in results for draft in result]
+        if id_prefix is not None:
+            drafts = [
+                d if d.id else d.model_copy(update={"id": f"{id_prefix}:{i}"})
+                for i, d in enumerate(drafts)
+            ]
         appended = await self.publish(drafts)
         metrics.inputs.labels(message.source, "accepted").inc()
         return appended

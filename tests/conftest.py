@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,7 @@ class HubProcess:
         self.state = state
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.mllp_port = free_port()
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = state / "hub.log"
@@ -49,6 +51,9 @@ class HubProcess:
             HUB_AUTH__SECRET_FILE=str(self.state / "secret"),
             HUB_LOGGING__LEVEL="INFO",
             HUB_CONFIG=str(ROOT / "config" / "hub.toml"),
+            HUB_PLUGINS__SETTINGS=json.dumps(
+                {"hl7_mllp": {"listeners": [{"name": "default", "port": self.mllp_port}]}}
+            ),
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)

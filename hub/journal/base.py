@@ -30,6 +30,20 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredInput:
+    """A raw inbound message as durably stored before it was acknowledged."""
+
+    id: int
+    source: str
+    dedupe_key: str | None
+    raw: bytes
+    status: str  # pending | processed | error | rejected
+    duplicate: bool = False
+    reply: bytes | None = None  # the answer first given (an HL7 ACK), replayed to duplicates
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayPage:
     """Events of one room after a position, and whether older ones were pruned away."""
 
@@ -58,6 +72,25 @@ class Journal(Protocol):
     async def read_ids(self, ids: list[str]) -> dict[str, int]: ...
 
     async def audit(self, record: AuditRecord) -> None: ...
+
+    async def store_input(
+        self,
+        source: str,
+        dedupe_key: str | None,
+        raw: bytes,
+        received_at: str,
+        status: str = "pending",
+        error: str | None = None,
+    ) -> StoredInput:
+        """Durably keep an inbound message before it is acknowledged; returns the stored row,
+        or the earlier one (``duplicate=True``) when ``dedupe_key`` was already accepted."""
+        ...
+
+    async def finish_input(
+        self, input_id: int, status: str, reply: bytes | None, error: str | None
+    ) -> None: ...
+
+    async def pending_inputs(self, source: str) -> list[StoredInput]: ...
 
     async def read_audit(
         self, since_id: int, limit: int, room: str | None, subject: str | None

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from hub.events import Event
-from hub.journal.base import Appended, AuditRecord, ReplayPage
+from hub.journal.base import Appended, AuditRecord, ReplayPage, StoredInput
 
 log = logging.getLogger("hub.journal")
 
@@ -53,6 +53,17 @@ CREATE TABLE IF NOT EXISTS audit (
     client TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_room ON audit(room, id);
+CREATE TABLE IF NOT EXISTS inputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    dedupe_key TEXT UNIQUE,
+    received_at TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    reply BLOB
+);
+CREATE INDEX IF NOT EXISTS inputs_status ON inputs(status, source);
 CREATE TABLE IF NOT EXISTS triage_cases (
     triage_id TEXT PRIMARY KEY,
     patient_id TEXT NOT NULL,
@@ -149,6 +160,62 @@ class SQLiteJournal:
         await self._queue.put(("audit", record, fut))
         await fut
 
+    async def store_input(
+        self,
+        source: str,
+        dedupe_key: str | None,
+        raw: bytes,
+        received_at: str,
+        status: str = "pending",
+        error: str | None = None,
+    ) -> StoredInput:
+        assert self._queue is not None, "journal not open"
+        fut: asyncio.Future[StoredInput] = asyncio.get_running_loop().create_future()
+        await self._queue.put(("input", (source, dedupe_key, raw, received_at, status, error), fut))
+        return await fut
+
+    async def finish_input(
+        self, input_id: int, status: str, reply: bytes | None, error: str | None
+    ) -> None:
+        assert self._queue is not None, "journal not open"
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(("input_done", (input_id, status, reply, error), fut))
+        await fut
+
+    async def pending_inputs(self, source: str) -> list[StoredInput]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, self._pending_inputs, source)
+
+    def _pending_inputs(self, source: str) -> list[StoredInput]:
+        conn = self._rconn
+        assert conn is not None
+        rows = conn.execute(
+            "SELECT id, source, dedupe_key, raw, status, reply, error FROM inputs"
+            " WHERE status = 'pending' AND source = ? ORDER BY id",
+            (source,),
+        ).fetchall()
+        return [StoredInput(r[0], r[1], r[2], bytes(r[3]), r[4], False, r[5], r[6]) for r in rows]
+
+    def _write_input(self, conn: sqlite3.Connection, payload: Any) -> StoredInput:
+        source, key, raw, received_at, status, error = payload
+        if key is not None:
+            row = conn.execute(
+                "SELECT id, source, dedupe_key, raw, status, reply, error FROM inputs"
+                " WHERE dedupe_key = ?",
+                (key,),
+            ).fetchone()
+            if row is not None:
+                return StoredInput(
+                    row[0], row[1], row[2], bytes(row[3]), row[4], True, row[5], row[6]
+                )
+        cur = conn.execute(
+            "INSERT INTO inputs(source, dedupe_key, received_at, raw, status, error)"
+            " VALUES (?,?,?,?,?,?)",
+            (source, key, received_at, raw, status, error),
+        )
+        assert cur.lastrowid is not None
+        return StoredInput(cur.lastrowid, source, key, raw, status, False, None, error)
+
     async def _writer(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
@@ -201,6 +268,17 @@ class SQLiteJournal:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for kind, payload, _ in items:
+                if kind == "input":
+                    results.append(self._write_input(conn, payload))
+                    continue
+                if kind == "input_done":
+                    input_id, status, reply, error = payload
+                    conn.execute(
+                        "UPDATE inputs SET status = ?, reply = ?, error = ? WHERE id = ?",
+                        (status, reply, error, input_id),
+                    )
+                    results.append(None)
+                    continue
                 if kind == "audit":
                     rec: AuditRecord = payload
                     conn.execute(

@@ -1,0 +1,250 @@
+"""The MLLP listener: store, then acknowledge.
+
+Per frame: tokenize (AE with ERR when it cannot be read), check message type, version and
+processing id against the listener's configuration (AR), durably store the raw bytes keyed by
+MSH-3/MSH-4/MSH-10 (a duplicate gets the first answer again and produces nothing), in enhanced
+mode answer CA once stored, hand the message to the plugins, store the answer, then write it.
+Frames on one connection are handled in order, as MLLP senders expect. Whatever a peer sends,
+the connection survives: junk is skipped, and oversized or unreadable frames are NAKed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.hl7.ack import AckError, build_ack, encode_ack
+from adapters.hl7.framing import FrameDecoder, Oversized, frame
+from adapters.hl7.message import Hl7Error, Message, parse
+from hub.events import iso, utc_now
+from hub.inputs import InboundMessage, RejectMessage
+
+if TYPE_CHECKING:
+    from hub.journal.base import StoredInput
+    from hub.runtime import HubContext
+
+log = logging.getLogger("adapters.hl7")
+
+SUPPORTED_VERSIONS = [
+    "2.3",
+    "2.3.1",
+    "2.4",
+    "2.5",
+    "2.5.1",
+    "2.6",
+    "2.7",
+    "2.7.1",
+    "2.8",
+    "2.8.1",
+    "2.8.2",
+]
+
+
+class ListenerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        "default",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$",
+        description="Listener name: the events' source is mllp:NAME.",
+    )
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(2575, ge=0, le=65535, description="TCP port.")
+    max_message_bytes: int = Field(1_048_576, ge=1024, description="Largest frame accepted.")
+    idle_timeout_s: float = Field(600.0, gt=0, description="Close connections idle this long.")
+    allowed_sources: list[str] = Field(
+        default_factory=list, description="Peer addresses or CIDR ranges; empty allows any."
+    )
+    default_charset: str = Field("utf-8", description="Codec when MSH-18 is empty.")
+    message_types: list[str] = Field(
+        default_factory=lambda: ["ADT", "PMU"], description="MSH-9.1 values accepted (AR else)."
+    )
+    versions: list[str] = Field(
+        default_factory=lambda: list(SUPPORTED_VERSIONS), description="MSH-12 values accepted."
+    )
+    processing_ids: list[str] = Field(
+        default_factory=lambda: ["P", "T", "D"], description="MSH-11 values accepted."
+    )
+
+
+class MllpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listeners: list[ListenerConfig] = Field(
+        default_factory=lambda: [ListenerConfig()], description="MLLP listeners."
+    )
+
+
+class MllpListener:
+    def __init__(self, config: ListenerConfig) -> None:
+        self.config = config
+        self.name = f"mllp:{config.name}"
+        self._server: asyncio.Server | None = None
+        self._hub: HubContext | None = None
+        self._networks = [ipaddress.ip_network(s, strict=False) for s in config.allowed_sources]
+        self._connections: set[asyncio.Task[Any]] = set()
+        self.port: int | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, hub: HubContext) -> None:
+        self._hub = hub
+        for stored in await hub.journal.pending_inputs(self.name):
+            # stored before a crash but never answered: finish them; a resend is a duplicate
+            await self._process(stored, None)
+        self._server = await asyncio.start_server(
+            self._connection, self.config.host, self.config.port, limit=2**20
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("mllp listening", extra={"listener": self.name, "port": self.port})
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    def health(self) -> str | None:
+        if self._server is None or not self._server.is_serving():
+            return "not listening"
+        return None
+
+    # --- connections --------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        try:
+            if self._networks and not any(
+                ipaddress.ip_address(peer[0]) in net for net in self._networks
+            ):
+                log.warning("mllp peer not allowed", extra={"listener": self.name})
+                return
+            decoder = FrameDecoder(self.config.max_message_bytes)
+            while True:
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), self.config.idle_timeout_s)
+                except TimeoutError:
+                    break
+                if not data:
+                    break
+                for item in decoder.feed(data):
+                    reply = await self._handle(item)
+                    writer.write(frame(reply))
+                    await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _handle(self, item: bytes | Oversized) -> bytes:
+        hub = self._hub
+        assert hub is not None
+        metrics = hub.metrics
+        if isinstance(item, Oversized):
+            metrics.input_errors.labels(self.name, "oversized").inc()
+            text = f"message of {item.size} bytes exceeds {self.config.max_message_bytes}"
+            return self._nak(None, "AE", AckError("104", text, "MSH^1"))
+        try:
+            message = parse(item, self.config.default_charset)
+        except Hl7Error as exc:
+            metrics.input_errors.labels(self.name, f"hl7_{exc.code}").inc()
+            await hub.journal.store_input(
+                self.name, None, item, iso(utc_now()), "rejected", exc.text
+            )
+            return self._nak(None, "AE", AckError(exc.code, exc.text, exc.location), item)
+        refusal = self._refusal(message)
+        if refusal is not None:
+            metrics.input_errors.labels(self.name, f"hl7_{refusal.code}").inc()
+            await hub.journal.store_input(
+                self.name, None, item, iso(utc_now()), "rejected", refusal.text
+            )
+            return encode_ack(
+                build_ack(message, "AR", errors=(refusal,), text=refusal.text), message
+            )
+        key = "|".join(
+            (
+                message.sending_application or "",
+                message.sending_facility or "",
+                message.control_id or "",
+            )
+        )
+        stored = await hub.journal.store_input(self.name, key, item, iso(utc_now()))
+        if stored.duplicate and stored.reply is not None:
+            metrics.inputs.labels(self.name, "duplicate").inc()
+            return stored.reply
+        return await self._process(stored, message)
+
+    def _refusal(self, message: Message) -> AckError | None:
+        cfg = self.config
+        if message.message_code not in cfg.message_types:
+            return AckError(
+                "200", f"message type {message.message_code} not accepted", "MSH^1^9^1^1"
+            )
+        if message.version not in cfg.versions:
+            return AckError("203", f"version {message.version} not accepted", "MSH^1^12")
+        if message.processing_id not in cfg.processing_ids:
+            return AckError(
+                "202", f"processing id {message.processing_id} not accepted", "MSH^1^11"
+            )
+        return None
+
+    def _nak(
+        self, message: Message | None, code: str, error: AckError, raw: bytes | None = None
+    ) -> bytes:
+        return encode_ack(
+            build_ack(message, code, errors=(error,), text=error.text),
+            message,
+            self.config.default_charset,
+        )
+
+    async def _process(self, stored: StoredInput, message: Message | None) -> bytes:
+        hub = self._hub
+        assert hub is not None
+        if message is None:
+            message = parse(stored.raw, self.config.default_charset)
+        inbound = InboundMessage(
+            kind="hl7v2",
+            source=self.name,
+            body=message,
+            meta={
+                "control_id": message.control_id,
+                "type": message.message_code,
+                "trigger": message.trigger,
+                "input_id": stored.id,
+            },
+        )
+        code, error, status = "AA", None, "processed"
+        try:
+            await hub.ingest(inbound, id_prefix=f"{self.name}:{stored.id}")
+        except RejectMessage as exc:
+            code, status = "AE", "error"
+            error = AckError("207", exc.reason)
+        except ValidationError as exc:
+            code, status = "AE", "error"
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+            where = ".".join(str(p) for p in first["loc"])
+            error = AckError("207", f"cannot normalize: {where} {first['msg']}")
+        errors = (error,) if error else ()
+        reply = encode_ack(
+            build_ack(message, code, errors=errors, text=error.text if error else None), message
+        )
+        await hub.journal.finish_input(stored.id, status, reply, error.text if error else None)
+        log.info(
+            "hl7 message handled",
+            extra={
+                "listener": self.name,
+                "control_id": message.control_id,
+                "type": f"{message.message_code}^{message.trigger}",
+                "ack": code,
+            },
+        )
+        return reply

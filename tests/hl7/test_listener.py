@@ -1,0 +1,122 @@
+"""The MLLP listener of a real hub over real TCP: store-then-ACK, duplicates, NAKs, framing."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+
+from adapters.hl7.framing import CR, EB, SB, FrameDecoder, frame
+from adapters.hl7.message import parse
+from tests.conftest import HubProcess
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class MllpClient:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.decoder = FrameDecoder()
+        self.pending: list[bytes] = []
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def receive(self) -> bytes:
+        while not self.pending:
+            data = self.sock.recv(65536)
+            assert data, "connection closed"
+            self.pending += [f for f in self.decoder.feed(data) if isinstance(f, bytes)]
+        return self.pending.pop(0)
+
+    def call(self, message: bytes) -> bytes:
+        self.send_raw(frame(message))
+        return self.receive()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def msa(ack: bytes) -> tuple[str | None, str | None]:
+    parsed = parse(ack)
+    return parsed.value("MSA", 1), parsed.value("MSA", 2)
+
+
+def unique(fixture: str, control_id: str) -> bytes:
+    raw = (FIXTURES / fixture).read_bytes()
+    original = parse(raw).control_id
+    assert original
+    return raw.replace(original.encode(), control_id.encode(), 1)
+
+
+def test_accepts_acks_and_replays_the_ack_for_duplicates(hub_server: HubProcess) -> None:
+    client = MllpClient(hub_server.mllp_port)
+    message = unique("adt_a02_v251.hl7", "T-DUP-1")
+    first = client.call(message)
+    assert msa(first) == ("AA", "T-DUP-1")
+    assert client.call(message) == first  # the original ACK, byte for byte
+    metrics = httpx.get(hub_server.url + "/metrics").text
+    assert 'hub_inputs_total{adapter="mllp:default",outcome="duplicate"}' in metrics
+    client.close()
+
+
+def test_every_version_fixture_is_acknowledged(hub_server: HubProcess) -> None:
+    client = MllpClient(hub_server.mllp_port)
+    for i, name in enumerate(
+        (
+            "adt_a01_v23.hl7",
+            "adt_a02_v251.hl7",
+            "adt_a04_v27.hl7",
+            "adt_a20_v28.hl7",
+            "pmu_b05_v251.hl7",
+            "adt_a08_latin1.hl7",
+        )
+    ):
+        ack = client.call(unique(name, f"T-VER-{i}"))
+        assert msa(ack) == ("AA", f"T-VER-{i}"), name
+    client.close()
+
+
+def test_naks_say_why_and_the_connection_stays_usable(hub_server: HubProcess) -> None:
+    client = MllpClient(hub_server.mllp_port)
+    nak = parse(client.call(b"PID|||nothing before me\r"))
+    assert nak.value("MSA", 1) == "AE" and nak.value_of(nak.segment("ERR"), 3, 1) == "100"
+    orm = b"MSH|^~\\&|LIS|H|HUB|H|2026||ORM^O01^ORM_O01|T-AR-1|P|2.5.1\r"
+    ar = parse(client.call(orm))
+    assert (ar.value("MSA", 1), ar.value("MSA", 2)) == ("AR", "T-AR-1")
+    assert ar.value_of(ar.segment("ERR"), 3, 1) == "200"
+    old = b"MSH|^~\\&|X|H|HUB|H|2026||ADT^A01|T-AR-2|P|2.2\r"
+    v22 = parse(client.call(old))
+    assert v22.value("MSA", 1) == "AR"
+    missing = b"MSH|^~\\&|X|H|HUB|H|2026||ADT^A01||P|2.5.1\r"
+    ae = parse(client.call(missing))
+    assert ae.value("MSA", 1) == "AE" and ae.raw_field(ae.segment("ERR"), 2) == "MSH^1^10"
+    # junk between frames, two frames in one write, one frame over several writes
+    two = (
+        frame(unique("adt_a02_v251.hl7", "T-F-1"))
+        + b"\x00\x00junk"
+        + frame(unique("adt_a02_v251.hl7", "T-F-2"))
+    )
+    client.send_raw(two)
+    assert msa(client.receive()) == ("AA", "T-F-1")
+    assert msa(client.receive()) == ("AA", "T-F-2")
+    split = frame(unique("adt_a02_v251.hl7", "T-F-3"))
+    for i in range(0, len(split), 7):
+        client.send_raw(split[i : i + 7])
+    assert msa(client.receive()) == ("AA", "T-F-3")
+    client.close()
+
+
+def test_oversized_frames_get_an_ae_and_the_stream_continues(hub_server: HubProcess) -> None:
+    client = MllpClient(hub_server.mllp_port)
+    huge = b"MSH|^~\\&|X|H|HUB|H|2026||ADT^A01|T-BIG|P|2.5.1\rNTE|||" + b"x" * 1_100_000
+    client.send_raw(SB + huge + EB + CR)
+    nak = parse(client.receive())
+    assert nak.value("MSA", 1) == "AE" and nak.value_of(nak.segment("ERR"), 3, 1) == "104"
+    assert msa(client.call(unique("adt_a02_v251.hl7", "T-AFTER-BIG"))) == ("AA", "T-AFTER-BIG")
+    client.close()
+
+
+def test_ready_reports_the_listener(hub_server: HubProcess) -> None:
+    assert httpx.get(hub_server.url + "/ready").status_code == 200
