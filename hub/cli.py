@@ -85,6 +85,47 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if host.failures else 0
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    import asyncio
+    import ssl
+    from pathlib import Path
+
+    from adapters.hl7.client import MllpClient, split_messages
+    from adapters.hl7.message import Hl7Error, parse
+
+    context = None
+    if args.tls:
+        context = ssl.create_default_context(cafile=args.ca)
+        if args.cert:
+            context.load_cert_chain(args.cert, args.key)
+
+    async def run() -> int:
+        worst = 0
+        async with MllpClient(args.host, args.port, ssl=context) as client:
+            for path in args.files:
+                for message in split_messages(Path(path).read_bytes()):
+                    reply = await client.send(message)
+                    try:
+                        ack = parse(reply)
+                    except Hl7Error as exc:
+                        print(f"{path}: unreadable reply: {exc.text}")
+                        worst = 1
+                        continue
+                    code = ack.value("MSA", 1) or "?"
+                    err = ack.segment("ERR")
+                    detail = ack.value_of(err, 8) or ack.value("MSA", 3) or ""
+                    ref = ack.value_of(err, 3, 1)
+                    print(
+                        f"{path}: {ack.value('MSA', 2)} {code}"
+                        + (f" [{ref}] {detail}" if err is not None else "")
+                    )
+                    if code not in ("AA", "CA"):
+                        worst = 1
+        return worst
+
+    return asyncio.run(run())
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     for key, default, description in describe():
         print(f"{key} = {default}\n    {description}")
@@ -124,6 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = with_config(sub.add_parser("plugins", help="list loaded plugins and their hooks"))
     plugins.set_defaults(func=cmd_plugins)
+
+    send = sub.add_parser("send", help="send HL7 v2 files over MLLP and print each ACK")
+    send.add_argument("files", nargs="+", help="files of one or more HL7 messages")
+    send.add_argument("--host", default="127.0.0.1")
+    send.add_argument("--port", type=int, default=2575)
+    send.add_argument("--tls", action="store_true", help="connect with TLS")
+    send.add_argument("--ca", help="CA bundle to verify the hub's certificate")
+    send.add_argument("--cert", help="client certificate (mutual TLS)")
+    send.add_argument("--key", help="client key (mutual TLS)")
+    send.set_defaults(func=cmd_send)
 
     ref = sub.add_parser("config-reference", help="print every config key with default and help")
     ref.set_defaults(func=cmd_config_reference)

@@ -120,3 +120,44 @@ def test_oversized_frames_get_an_ae_and_the_stream_continues(hub_server: HubProc
 
 def test_ready_reports_the_listener(hub_server: HubProcess) -> None:
     assert httpx.get(hub_server.url + "/ready").status_code == 200
+
+
+def test_hub_send_prints_each_ack(hub_server: HubProcess, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    batch = (
+        b"\n".join(
+            unique("adt_a02_v251.hl7", f"T-SEND-{i}").replace(b"\r", b"\r\n") for i in range(3)
+        )
+        + b"\nMSH|^~\\&|X|H|HUB|H|2026||ORM^O01|T-SEND-X|P|2.5.1\n"
+    )
+    path = tmp_path / "batch.hl7"
+    path.write_bytes(batch)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "send", str(path), "--port", str(hub_server.mllp_port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[:3] == [f"{path}: T-SEND-{i} AA" for i in range(3)]
+    assert lines[3].startswith(f"{path}: T-SEND-X AR [200]")
+    assert out.returncode == 1
+
+
+def test_python_hl7_mllp_client_is_answered(hub_server: HubProcess) -> None:
+    """An independent real client: python-hl7's MLLP implementation."""
+    import asyncio
+
+    import hl7.mllp
+
+    async def run() -> bytes:
+        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", hub_server.mllp_port)
+        writer.writemessage(hl7.parse(unique("adt_a02_v251.hl7", "T-PYHL7").decode()))
+        await writer.drain()
+        ack = await asyncio.wait_for(reader.readmessage(), 10)
+        writer.close()
+        return str(ack).encode()
+
+    assert msa(asyncio.run(run())) == ("AA", "T-PYHL7")
