@@ -99,11 +99,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         if args.cert:
             context.load_cert_chain(args.cert, args.key)
 
+    batches = [(path, split_messages(Path(path).read_bytes())) for path in args.files]
+
     async def run() -> int:
         worst = 0
         async with MllpClient(args.host, args.port, ssl=context) as client:
-            for path in args.files:
-                for message in split_messages(Path(path).read_bytes()):
+            for path, messages in batches:
+                for message in messages:
                     reply = await client.send(message)
                     try:
                         ack = parse(reply)
