@@ -33,6 +33,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
+def configure(hub: HubContext) -> None:
+    """Read settings and prepare state, once at startup, before any input starts.
+
+    ``hub.plugin_settings(name)`` returns the plugin's ``[plugins.settings.NAME]`` table;
+    validate it here. Raising stops nothing: the error is logged and counted like any other.
+    """
+
+
+@hookspec
 def register_inputs(hub: HubContext, register: Callable[[Input], None]) -> None:
     """Register the inputs (adapters) this plugin provides.
 

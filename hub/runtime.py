@@ -78,6 +78,7 @@ class HubContext:
 
     async def start(self) -> None:
         await self.journal.open()
+        self.plugins.call("configure", hub=self)
         self.plugins.call("register_inputs", hub=self, register=self.inputs.append)
         for component in self.inputs:
             try:

@@ -59,6 +59,23 @@ class Observer:
         self.seen.append(event.seq)
 
 
+class Configured:
+    def __init__(self) -> None:
+        self.settings: dict[str, Any] | None = None
+
+    @hookimpl
+    def configure(self, hub: HubContext) -> None:
+        self.settings = hub.plugin_settings("configured")
+
+
+async def test_configure_sees_the_plugins_settings(hub: HubContext) -> None:
+    plugin = Configured()
+    hub.config.plugins.settings["configured"] = {"beds": 12}
+    hub.plugins.register(plugin, "configured")
+    await hub.start()
+    assert plugin.settings == {"beds": 12}
+
+
 class FakeFeed:
     name = "test-input"
 

@@ -1,0 +1,121 @@
+"""ADT/PMU over real MLLP into Socket.IO rooms (clinical-reference §1.7, §1.8, §1.10, §8)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adapters.hl7.client import MllpClient
+from adapters.hl7.message import parse
+from tests.conftest import HubProcess, token, uid
+from tests.test_socketio import Listener
+
+
+def adt(
+    trigger: str, control: str, pid3: str, pv1: str, *, structure: str = "ADT_A01", extra: str = ""
+) -> bytes:
+    return (
+        f"MSH|^~\\&|PAS|HOSP|HUB|HOSP|20260310160000||ADT^{trigger}^{structure}|{control}"
+        f"|P|2.5.1\rEVN||20260310160000||||20260310155500\rPID|||{pid3}||Doe^Test\r"
+        f"PV1||{pv1}\r{extra}"
+    ).encode()
+
+
+async def send(hub: HubProcess, *messages: bytes) -> list[tuple[str | None, str | None]]:
+    out = []
+    async with MllpClient("127.0.0.1", hub.mllp_port) as client:
+        for message in messages:
+            ack = parse(await client.send(message))
+            out.append((ack.value("MSA", 1), ack.value_of(ack.segment("ERR"), 8)))
+    return out
+
+
+async def test_a_day_on_a_ward_reaches_the_hospital_room(hub_server: HubProcess) -> None:
+    fac = uid("F")
+    p1, p2 = uid("P"), uid("P")
+    watcher = Listener()
+    await watcher.connect(hub_server, token(hospitals=[fac]))
+    assert (await watcher.join(f"hospital_{fac}"))["ok"]
+    assert (await watcher.join("triage_queue"))["ok"]
+    v = uid("V")
+    results = await send(
+        hub_server,
+        # A04: emergency registration, no bed yet -> triage pending
+        adt("A04", uid("c"), f"{p1}^^^HOSP^MR", f"E|ED^^^{fac}||||||||||||||||{v}"),
+        # A01 admit into bed 5B/305/2 -> occupied, triage assigned
+        adt("A01", uid("c"), f"{p1}^^^HOSP^MR", f"E|5B^305^2^{fac}||||||||||||||||{v}"),
+        # A02 transfer to 6C/1/A -> old bed released (cleaning), new occupied
+        adt(
+            "A02",
+            uid("c"),
+            f"{p1}^^^HOSP^MR",
+            f"I|6C^1^A^{fac}|||5B^305^2^{fac}",
+            structure="ADT_A02",
+        ),
+        # A03 discharge from 6C/1/A -> cleaning
+        adt("A03", uid("c"), f"{p1}^^^HOSP^MR", f"I|6C^1^A^{fac}", structure="ADT_A03"),
+        # A20 bed board: the bed is clean again
+        f"MSH|^~\\&|BB|HOSP|HUB|HOSP|20260310170000||ADT^A20^ADT_A20|{uid('c')}|P|2.8\r"
+        f"EVN||20260310170000\rNPU|6C^1^A^{fac}|U\r".encode(),
+        # A17 swap: two patients, two beds
+        adt(
+            "A17",
+            uid("c"),
+            f"{p1}^^^HOSP^MR",
+            f"I|7A^1^1^{fac}",
+            structure="ADT_A17",
+            extra=f"PID|||{p2}^^^HOSP^MR||Doe^Other\rPV1||I|7A^1^2^{fac}\r",
+        ),
+        # PMU B05: a doctor goes off duty
+        f"MSH|^~\\&|HR|{fac}|HUB|HOSP|20260310080000||PMU^B05^PMU_B04|{uid('c')}|P|2.5.1\r"
+        f"EVN||20260310080000\rSTF||D123^^^HOSP^DN|Jones^Ann|MD|F||I\r".encode(),
+    )
+    assert [code for code, _ in results] == ["AA"] * 7
+    await watcher.wait_for(
+        lambda: (
+            len(watcher.of("bed_status_changed")) >= 7 and watcher.of("staff_availability_changed")
+        )
+    )
+    beds = [
+        (e["bed_info"]["bed_id"], e["bed_info"]["status"], e["bed_info"].get("patient_id"))
+        for e in watcher.of("bed_status_changed")
+    ]
+    assert beds == [
+        ("5B:305:2", "occupied", p1),
+        ("5B:305:2", "cleaning", None),
+        ("6C:1:A", "occupied", p1),
+        ("6C:1:A", "cleaning", None),
+        ("6C:1:A", "available", None),
+        ("7A:1:1", "occupied", p1),
+        ("7A:1:2", "occupied", p2),
+    ]
+    first = watcher.of("bed_status_changed")[0]
+    assert first["timestamp"] == "2026-03-10T15:55:00.000Z"  # EVN-6
+    assert first["source"] == "mllp:default" and first["hospital_id"] == fac
+    triage = [(e["triage_id"], e["status"]) for e in watcher.of("triage_updated")]
+    assert triage == [(v, "pending"), (v, "assigned")]
+    staff = watcher.of("staff_availability_changed")[0]
+    assert (staff["staff_id"], staff["staff_type"], staff["available"]) == ("D123", "doctor", False)
+    await watcher.close()
+
+
+async def test_duplicates_produce_no_new_events(hub_server: HubProcess) -> None:
+    fac, p1 = uid("F"), uid("P")
+    watcher = Listener()
+    await watcher.connect(hub_server, token(hospitals=[fac]))
+    await watcher.join(f"hospital_{fac}")
+    message = adt("A01", uid("c"), f"{p1}^^^HOSP^MR", f"I|1^2^3^{fac}")
+    assert await send(hub_server, message, message, message) == [("AA", None)] * 3
+    marker = adt("A03", uid("c"), f"{p1}^^^HOSP^MR", f"I|1^2^3^{fac}", structure="ADT_A03")
+    await send(hub_server, marker)
+    await watcher.wait_for(lambda: len(watcher.of("bed_status_changed")) >= 2)
+    await asyncio.sleep(0.2)
+    assert [e["bed_info"]["status"] for e in watcher.of("bed_status_changed")] == [
+        "occupied",
+        "cleaning",
+    ]
+    await watcher.close()
+
+
+async def test_content_errors_get_ae_naming_the_field(hub_server: HubProcess) -> None:
+    [(code, text)] = await send(hub_server, adt("A01", uid("c"), "", "I|1^2^3^HOSP"))
+    assert code == "AE" and text is not None and "PID-3" in text
