@@ -79,6 +79,14 @@ class MllpSettings(BaseModel):
     )
 
 
+def _wanted(condition: str | None, *, success: bool) -> bool:
+    """HL7 table 0155: AL always, NE never, ER on error/reject only, SU on success only."""
+    condition = (condition or "AL").upper()
+    return (
+        condition == "AL" or (condition == "ER" and not success) or (condition == "SU" and success)
+    )
+
+
 class MllpListener:
     def __init__(self, config: ListenerConfig) -> None:
         self.config = config
@@ -136,8 +144,20 @@ class MllpListener:
                 if not data:
                     break
                 for item in decoder.feed(data):
-                    reply = await self._handle(item)
-                    writer.write(frame(reply))
+                    try:
+                        replies = await self._handle(item, writer)
+                    except Exception:
+                        # nothing was promised: AR tells the sender to retry later, unchanged
+                        log.exception("mllp message failed", extra={"listener": self.name})
+                        replies = [
+                            self._nak(
+                                None,
+                                "AR",
+                                AckError("207", "the hub could not store the message; retry later"),
+                            )
+                        ]
+                    for reply in replies:
+                        writer.write(frame(reply))
                     await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -145,14 +165,15 @@ class MllpListener:
             self._connections.discard(task)
             writer.close()
 
-    async def _handle(self, item: bytes | Oversized) -> bytes:
+    async def _handle(self, item: bytes | Oversized, writer: asyncio.StreamWriter) -> list[bytes]:
+        """The frames to answer ``item`` with (enhanced mode's commit ACK is written early)."""
         hub = self._hub
         assert hub is not None
         metrics = hub.metrics
         if isinstance(item, Oversized):
             metrics.input_errors.labels(self.name, "oversized").inc()
             text = f"message of {item.size} bytes exceeds {self.config.max_message_bytes}"
-            return self._nak(None, "AE", AckError("104", text, "MSH^1"))
+            return [self._nak(None, "AE", AckError("104", text, "MSH^1"))]
         try:
             message = parse(item, self.config.default_charset)
         except Hl7Error as exc:
@@ -160,16 +181,17 @@ class MllpListener:
             await hub.journal.store_input(
                 self.name, None, item, iso(utc_now()), "rejected", exc.text
             )
-            return self._nak(None, "AE", AckError(exc.code, exc.text, exc.location), item)
+            return [self._nak(None, "AE", AckError(exc.code, exc.text, exc.location))]
         refusal = self._refusal(message)
         if refusal is not None:
             metrics.input_errors.labels(self.name, f"hl7_{refusal.code}").inc()
             await hub.journal.store_input(
                 self.name, None, item, iso(utc_now()), "rejected", refusal.text
             )
-            return encode_ack(
-                build_ack(message, "AR", errors=(refusal,), text=refusal.text), message
-            )
+            code = "CR" if message.enhanced_mode else "AR"
+            return [
+                encode_ack(build_ack(message, code, errors=(refusal,), text=refusal.text), message)
+            ]
         key = "|".join(
             (
                 message.sending_application or "",
@@ -180,8 +202,17 @@ class MllpListener:
         stored = await hub.journal.store_input(self.name, key, item, iso(utc_now()))
         if stored.duplicate and stored.reply is not None:
             metrics.inputs.labels(self.name, "duplicate").inc()
-            return stored.reply
-        return await self._process(stored, message)
+            return [stored.reply]
+        if not message.enhanced_mode:
+            return [await self._process(stored, message)]
+        # Enhanced mode (MSH-15/16): commit accept once stored, then the application ACK as
+        # the sender's conditions ask (AL always, NE never, ER on error, SU on success).
+        if _wanted(message.accept_ack_type, success=True):
+            writer.write(frame(encode_ack(build_ack(message, "CA"), message)))
+            await writer.drain()
+        reply = await self._process(stored, message)
+        ok = parse(reply).value("MSA", 1) == "AA"
+        return [reply] if _wanted(message.application_ack_type, success=ok) else []
 
     def _refusal(self, message: Message) -> AckError | None:
         cfg = self.config
@@ -197,9 +228,7 @@ class MllpListener:
             )
         return None
 
-    def _nak(
-        self, message: Message | None, code: str, error: AckError, raw: bytes | None = None
-    ) -> bytes:
+    def _nak(self, message: Message | None, code: str, error: AckError) -> bytes:
         return encode_ack(
             build_ack(message, code, errors=(error,), text=error.text),
             message,

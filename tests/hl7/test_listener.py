@@ -74,7 +74,9 @@ def test_every_version_fixture_is_acknowledged(hub_server: HubProcess) -> None:
         )
     ):
         ack = client.call(unique(name, f"T-VER-{i}"))
-        assert msa(ack) == ("AA", f"T-VER-{i}"), name
+        # the 2.8 fixture asks for enhanced mode with MSH-15 AL, MSH-16 NE: a commit ACK only
+        expected = "CA" if name == "adt_a20_v28.hl7" else "AA"
+        assert msa(ack) == (expected, f"T-VER-{i}"), name
     client.close()
 
 
@@ -161,3 +163,23 @@ def test_python_hl7_mllp_client_is_answered(hub_server: HubProcess) -> None:
         return str(ack).encode()
 
     assert msa(asyncio.run(run())) == ("AA", "T-PYHL7")
+
+
+def test_enhanced_mode_commit_then_application_ack(hub_server: HubProcess) -> None:
+    client = MllpClient(hub_server.mllp_port)
+    base = unique("adt_a02_v251.hl7", "T-ENH-1")
+    # MSH-15 = AL, MSH-16 = AL: CA after storage, then AA
+    enhanced = base.replace(b"|P|2.5.1\r", b"|P|2.5.1|||AL|AL\r", 1)
+    client.send_raw(frame(enhanced))
+    assert msa(client.receive()) == ("CA", "T-ENH-1")
+    assert msa(client.receive()) == ("AA", "T-ENH-1")
+    # MSH-16 = ER and it succeeds: only the commit ACK
+    quiet = unique("adt_a02_v251.hl7", "T-ENH-2").replace(b"|P|2.5.1\r", b"|P|2.5.1|||AL|ER\r", 1)
+    client.send_raw(frame(quiet))
+    assert msa(client.receive()) == ("CA", "T-ENH-2")
+    # an unsupported type in enhanced mode is a commit reject
+    orm = b"MSH|^~\\&|LIS|H|HUB|H|2026||ORM^O01^ORM_O01|T-ENH-3|P|2.5.1|||AL|AL\r"
+    assert msa(client.call(orm)) == ("CR", "T-ENH-3")
+    # the connection carries on in original mode
+    assert msa(client.call(unique("adt_a02_v251.hl7", "T-ENH-4"))) == ("AA", "T-ENH-4")
+    client.close()
