@@ -9,6 +9,7 @@ from quart import Quart, Response
 from quart_cors import cors
 
 from hub.api import events as events_api
+from hub.api import inbound as inbound_api
 from hub.api import ops as ops_api
 from hub.api.common import error
 from hub.config import HubConfig
@@ -49,6 +50,7 @@ class HubApp:
         )
         quart.register_blueprint(ops_api.blueprint(self.hub))
         quart.register_blueprint(events_api.blueprint(self.hub))
+        quart.register_blueprint(inbound_api.blueprint(self.hub))
 
         @quart.errorhandler(413)
         async def _too_large(_: Any) -> Response:

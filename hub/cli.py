@@ -128,6 +128,41 @@ def cmd_send(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    import httpx
+
+    config = _load(args)
+    tok = args.token
+    if not tok:
+        from hub.auth import load_or_create_secret, mint_token
+
+        tok = mint_token(
+            load_or_create_secret(config.auth),
+            sub="cli-reprocess",
+            role="admin",
+            ttl_s=300,
+            config=config.auth,
+        )
+    url = args.url or f"http://{config.server.host}:{config.server.port}"
+    status = 0
+    for input_id in args.ids:
+        r = httpx.post(
+            f"{url}/api/inbound/{input_id}/reprocess",
+            headers={"Authorization": f"Bearer {tok}"},
+            timeout=60,
+        )
+        body = r.json()
+        if r.status_code != 200:
+            print(f"{input_id}: {body.get('error')}: {body.get('detail')}")
+            status = 1
+        else:
+            print(
+                f"{input_id}: {body['status']}" + (f" ({body['error']})" if body["error"] else "")
+            )
+            status = status or (0 if body["status"] == "processed" else 1)
+    return status
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     for key, default, description in describe():
         print(f"{key} = {default}\n    {description}")
@@ -177,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--cert", help="client certificate (mutual TLS)")
     send.add_argument("--key", help="client key (mutual TLS)")
     send.set_defaults(func=cmd_send)
+
+    rep = with_config(sub.add_parser("reprocess", help="run kept inbound messages again"))
+    rep.add_argument("ids", nargs="+", type=int, help="inbound message ids (GET /api/inbound)")
+    rep.add_argument("--url", help="hub URL (default: server.host/port from the config)")
+    rep.add_argument("--token", help="admin token (default: minted from the local secret)")
+    rep.set_defaults(func=cmd_reprocess)
 
     ref = sub.add_parser("config-reference", help="print every config key with default and help")
     ref.set_defaults(func=cmd_config_reference)

@@ -117,6 +117,11 @@ class MllpListener:
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
 
+    async def reprocess(self, stored: StoredInput) -> bytes:
+        """Run a kept message through the plugins again (after a fix or a plugin upgrade)."""
+        message = parse(stored.raw, self.config.default_charset)
+        return await self._process(stored, message)
+
     def health(self) -> str | None:
         if self._server is None or not self._server.is_serving():
             return "not listening"

@@ -41,6 +41,7 @@ class StoredInput:
     duplicate: bool = False
     reply: bytes | None = None  # the answer first given (an HL7 ACK), replayed to duplicates
     error: str | None = None
+    received_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,12 @@ class Journal(Protocol):
     ) -> None: ...
 
     async def pending_inputs(self, source: str) -> list[StoredInput]: ...
+
+    async def list_inputs(
+        self, status: str | None, source: str | None, since_id: int, limit: int
+    ) -> list[StoredInput]: ...
+
+    async def get_input(self, input_id: int) -> StoredInput | None: ...
 
     async def read_audit(
         self, since_id: int, limit: int, room: str | None, subject: str | None

@@ -187,34 +187,58 @@ class SQLiteJournal:
         return await loop.run_in_executor(self._reader_pool, self._pending_inputs, source)
 
     def _pending_inputs(self, source: str) -> list[StoredInput]:
+        return self._list_inputs("pending", source, 0, 1_000_000)
+
+    _INPUT_COLUMNS = "id, source, dedupe_key, raw, status, reply, error, received_at"
+
+    @staticmethod
+    def _input_row(r: Any, duplicate: bool = False) -> StoredInput:
+        return StoredInput(r[0], r[1], r[2], bytes(r[3]), r[4], duplicate, r[5], r[6], r[7])
+
+    async def list_inputs(
+        self, status: str | None, source: str | None, since_id: int, limit: int
+    ) -> list[StoredInput]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader_pool, self._list_inputs, status, source, since_id, limit
+        )
+
+    def _list_inputs(
+        self, status: str | None, source: str | None, since_id: int, limit: int
+    ) -> list[StoredInput]:
         conn = self._rconn
         assert conn is not None
-        rows = conn.execute(
-            "SELECT id, source, dedupe_key, raw, status, reply, error FROM inputs"
-            " WHERE status = 'pending' AND source = ? ORDER BY id",
-            (source,),
-        ).fetchall()
-        return [StoredInput(r[0], r[1], r[2], bytes(r[3]), r[4], False, r[5], r[6]) for r in rows]
+        sql = f"SELECT {self._INPUT_COLUMNS} FROM inputs WHERE id > ?"
+        args: list[Any] = [since_id]
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if source:
+            sql += " AND source = ?"
+            args.append(source)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [self._input_row(r) for r in conn.execute(sql, args)]
+
+    async def get_input(self, input_id: int) -> StoredInput | None:
+        rows = await self.list_inputs(None, None, input_id - 1, 1)
+        return rows[0] if rows and rows[0].id == input_id else None
 
     def _write_input(self, conn: sqlite3.Connection, payload: Any) -> StoredInput:
         source, key, raw, received_at, status, error = payload
         if key is not None:
             row = conn.execute(
-                "SELECT id, source, dedupe_key, raw, status, reply, error FROM inputs"
-                " WHERE dedupe_key = ?",
-                (key,),
+                f"SELECT {self._INPUT_COLUMNS} FROM inputs WHERE dedupe_key = ?", (key,)
             ).fetchone()
             if row is not None:
-                return StoredInput(
-                    row[0], row[1], row[2], bytes(row[3]), row[4], True, row[5], row[6]
-                )
+                return self._input_row(row, duplicate=True)
         cur = conn.execute(
             "INSERT INTO inputs(source, dedupe_key, received_at, raw, status, error)"
             " VALUES (?,?,?,?,?,?)",
             (source, key, received_at, raw, status, error),
         )
         assert cur.lastrowid is not None
-        return StoredInput(cur.lastrowid, source, key, raw, status, False, None, error)
+        return StoredInput(cur.lastrowid, source, key, raw, status, False, None, error, received_at)
 
     async def _writer(self) -> None:
         assert self._queue is not None

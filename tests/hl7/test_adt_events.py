@@ -119,3 +119,49 @@ async def test_duplicates_produce_no_new_events(hub_server: HubProcess) -> None:
 async def test_content_errors_get_ae_naming_the_field(hub_server: HubProcess) -> None:
     [(code, text)] = await send(hub_server, adt("A01", uid("c"), "", "I|1^2^3^HOSP"))
     assert code == "AE" and text is not None and "PID-3" in text
+
+
+async def test_failed_messages_are_kept_listed_and_reprocessable(hub_server: HubProcess) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    control = uid("c")
+    [(code, _)] = await send(hub_server, adt("A01", control, "", "I|1^2^3^HOSP"))
+    assert code == "AE"
+    admin = {"Authorization": f"Bearer {token(role='admin')}"}
+    async with httpx.AsyncClient(base_url=hub_server.url, headers=admin) as http:
+        listed = (await http.get("/api/inbound", params={"status": "error", "limit": 1000})).json()[
+            "entries"
+        ]
+        mine = [e for e in listed if e["error"] and "PID-3" in e["error"]]
+        assert mine and mine[-1]["source"] == "mllp:default"
+        input_id = mine[-1]["id"]
+        detail = (await http.get(f"/api/inbound/{input_id}")).json()
+        assert control in detail["raw"] and "MSA|AE" in detail["reply"]
+        assert (await http.get("/api/inbound", params={"status": "bogus"})).status_code == 400
+        nurse = {"Authorization": f"Bearer {token()}"}
+        assert (await http.get("/api/inbound", headers=nurse)).status_code == 403
+    env = {**__import__("os").environ}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "reprocess",
+            str(input_id),
+            "--url",
+            hub_server.url,
+            "--token",
+            token(role="admin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    # the plugin has not changed, so it fails again, and says so
+    assert out.returncode == 1 and f"{input_id}: error" in out.stdout and "PID-3" in out.stdout
+    metrics = httpx.get(hub_server.url + "/metrics").text
+    assert 'hub_input_errors_total{adapter="mllp:default",reason="missing_pid3"}' in metrics
