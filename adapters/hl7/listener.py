@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -66,6 +67,11 @@ class ListenerConfig(BaseModel):
     versions: list[str] = Field(
         default_factory=lambda: list(SUPPORTED_VERSIONS), description="MSH-12 values accepted."
     )
+    tls_cert: str | None = Field(None, description="PEM certificate: enables TLS.")
+    tls_key: str | None = Field(None, description="PEM private key for tls_cert.")
+    tls_client_ca: str | None = Field(
+        None, description="PEM CA bundle: require client certificates it signed (mutual TLS)."
+    )
     processing_ids: list[str] = Field(
         default_factory=lambda: ["P", "T", "D"], description="MSH-11 values accepted."
     )
@@ -105,10 +111,26 @@ class MllpListener:
             # stored before a crash but never answered: finish them; a resend is a duplicate
             await self._process(stored, None)
         self._server = await asyncio.start_server(
-            self._connection, self.config.host, self.config.port, limit=2**20
+            self._connection,
+            self.config.host,
+            self.config.port,
+            limit=2**20,
+            ssl=self._tls_context(),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("mllp listening", extra={"listener": self.name, "port": self.port})
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        cfg = self.config
+        if not cfg.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        if cfg.tls_client_ca:
+            context.load_verify_locations(cfg.tls_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -164,7 +186,7 @@ class MllpListener:
                     for reply in replies:
                         writer.write(frame(reply))
                     await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             self._connections.discard(task)

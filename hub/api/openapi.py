@@ -127,6 +127,8 @@ def openapi_document() -> dict[str, Any]:
         ("/api/schemas", "Event JSON Schemas"),
         ("/api/audit", "Room join/leave/read audit trail (admin)"),
         ("/api/plugins", "Loaded and failed plugins (admin)"),
+        ("/api/inbound", "Inbound messages kept by the hub, by status (admin)"),
+        ("/api/inbound/{id}", "One inbound message with its raw bytes and reply (admin)"),
     ):
         paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
     return {
