@@ -48,6 +48,14 @@ class Census:
     def triage_patient(self, triage_id: str) -> str | None:
         return self._journal.triage_patient(triage_id)
 
+    def bed_board(self, hospital_id: str) -> list[dict[str, Any]]:
+        """Every bed the hub knows in a hospital, with its latest status and patient."""
+        return self._journal.bed_board(hospital_id)
+
+    def patient_bed(self, patient_id: str) -> dict[str, Any] | None:
+        """The bed a patient occupies, as the hub last heard."""
+        return self._journal.patient_bed(patient_id)
+
 
 class HubContext:
     def __init__(self, config: HubConfig, plugins: PluginHost | None = None) -> None:

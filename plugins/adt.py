@@ -70,13 +70,15 @@ class AdtSettings(BaseModel):
 
 
 SETTINGS = AdtSettings()
+HUB: HubContext | None = None
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]+")
 
 
 @hookimpl
 def configure(hub: HubContext) -> None:
-    global SETTINGS
+    global SETTINGS, HUB
     SETTINGS = AdtSettings.model_validate(hub.plugin_settings("adt"))
+    HUB = hub
 
 
 def ident(value: str | None) -> str | None:
@@ -161,6 +163,35 @@ class _Context:
             )
         )
 
+    def release_current_bed(self, patient: str, status: str) -> None:
+        """Free the bed the census says the patient is in (PV1-3 was empty)."""
+        current = HUB.census.patient_bed(patient) if HUB is not None else None
+        if not current:
+            return
+        bed_info = {k: current.get(k) for k in ("bed_id", "unit", "room", "bed")}
+        bed_info["status"] = status
+        self.drafts.append(
+            EventDraft(
+                payload=BedStatusChanged.model_validate(
+                    {
+                        "hospital_id": current["hospital_id"],
+                        "bed_info": bed_info,
+                        "timestamp": self.when,
+                    }
+                ),
+                source=self.source,
+            )
+        )
+
+    def moved(self, seg: list[str] | None, patient: str) -> bool:
+        """Whether PV1-3 names a bed other than the one the census has for the patient."""
+        unit, room, bed = (self.msg.value_of(seg, 3, c) for c in (1, 2, 3))
+        if not bed:
+            return False
+        current = HUB.census.patient_bed(patient) if HUB is not None else None
+        wanted = ident(":".join(p or "" for p in (unit, room, bed)))
+        return current is None or current.get("bed_id") != wanted
+
     def triage(
         self, pid: list[str] | None, pv1: list[str] | None, status: str, patient: str | None
     ) -> None:
@@ -224,11 +255,21 @@ def _adt(ctx: _Context, trigger: str) -> None:
             ctx.bed(pv1, 6, SETTINGS.release_status, None)
             ctx.bed(pv1, 3, "occupied", patient)
         elif trigger == "A03":
-            ctx.bed(pv1, 3, SETTINGS.release_status, None)
+            if has_bed:
+                ctx.bed(pv1, 3, SETTINGS.release_status, None)
+            else:
+                ctx.release_current_bed(patient, SETTINGS.release_status)
+        elif trigger == "A08" and ctx.moved(pv1, patient):
+            # A08 is "update patient information"; many EHRs still send bed moves as A08
+            ctx.release_current_bed(patient, SETTINGS.release_status)
+            ctx.bed(pv1, 3, "occupied", patient)
         elif trigger == "A04" and has_bed:
             ctx.bed(pv1, 3, "occupied", patient)
         elif trigger == "A11":
-            ctx.bed(pv1, 3, "available", None)
+            if has_bed:
+                ctx.bed(pv1, 3, "available", None)
+            else:
+                ctx.release_current_bed(patient, "available")
         elif trigger == "A12":
             ctx.bed(pv1, 6, "available", None)
             ctx.bed(pv1, 3, "occupied", patient)

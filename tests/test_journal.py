@@ -131,3 +131,30 @@ async def test_audit_trail_filters(tmp_path: Path) -> None:
     assert [r.subject for _, r in rows] == ["u1", "u2"]
     assert await journal.check_writable() is None
     await journal.close()
+
+
+async def test_bed_board_follows_bed_events_and_survives_restart(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+
+    def bed(n: int, bed_id: str, status: str, patient: str | None = None) -> Event:
+        info = {"bed_id": bed_id, "status": status}
+        if patient:
+            info["patient_id"] = patient
+        return make_event(
+            n, type="bed_status_changed", data={"hospital_id": "H1", "bed_info": info}
+        )
+
+    journal = SQLiteJournal(path)
+    await journal.open()
+    await journal.append([bed(1, "B1", "occupied", "P1"), bed(2, "B2", "available")])
+    assert journal.patient_bed("P1")["bed_id"] == "B1"  # type: ignore[index]
+    await journal.append([bed(3, "B1", "cleaning"), bed(4, "B2", "occupied", "P2")])
+    assert journal.patient_bed("P1") is None and journal.patient_bed("P2")["bed_id"] == "B2"  # type: ignore[index]
+    await journal.close()
+    journal = SQLiteJournal(path)
+    await journal.open()
+    board = {b["bed_id"]: (b["status"], b.get("patient_id")) for b in journal.bed_board("H1")}
+    assert board == {"B1": ("cleaning", None), "B2": ("occupied", "P2")}
+    assert journal.patient_bed("P2")["bed_id"] == "B2"  # type: ignore[index]
+    assert journal.bed_board("H2") == []
+    await journal.close()

@@ -11,6 +11,7 @@ from hub import __version__
 from hub.api.common import HttpError, authenticate, error, int_arg, json_response
 from hub.api.openapi import openapi_document
 from hub.events import EVENT_TYPES, json_schema
+from hub.rooms import InvalidRoom, parse_room
 from hub.runtime import HubContext
 
 
@@ -79,6 +80,19 @@ def blueprint(hub: HubContext) -> Blueprint:
                 "next_since": rows[-1][0] if rows else since,
             }
         )
+
+    @bp.get("/api/hospitals/<hospital_id>/beds")
+    async def beds(hospital_id: str) -> Response:
+        principal = await authenticate(hub)
+        try:
+            room = parse_room(f"hospital_{hospital_id}")
+        except InvalidRoom:
+            return error(400, "bad_request", "invalid hospital id")
+        decision = hub.authorize(principal, room)
+        if not decision.allowed:
+            return error(403, "forbidden", decision.reason)
+        board = hub.census.bed_board(hospital_id)
+        return json_response({"hospital_id": hospital_id, "beds": board})
 
     @bp.get("/api/plugins")
     async def plugins() -> Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from hub.events import Event
 
@@ -106,6 +106,10 @@ class Journal(Protocol):
     def patient_hospitals(self, patient_id: str) -> frozenset[str]: ...
 
     def triage_patient(self, triage_id: str) -> str | None: ...
+
+    def bed_board(self, hospital_id: str) -> list[dict[str, Any]]: ...
+
+    def patient_bed(self, patient_id: str) -> dict[str, Any] | None: ...
 
     async def prune(self, older_than_iso: str) -> int: ...
 

@@ -69,6 +69,14 @@ CREATE TABLE IF NOT EXISTS triage_cases (
     patient_id TEXT NOT NULL,
     seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS beds (
+    hospital_id TEXT NOT NULL,
+    bed_id TEXT NOT NULL,
+    patient_id TEXT,
+    info TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (hospital_id, bed_id)
+);
 CREATE TABLE IF NOT EXISTS patient_locations (
     patient_id TEXT PRIMARY KEY,
     hospital_id TEXT NOT NULL,
@@ -111,6 +119,8 @@ class SQLiteJournal:
         self._pruned_through = 0
         self._census: dict[str, str] = {}
         self._triage: dict[str, str] = {}
+        self._beds: dict[tuple[str, str], dict[str, Any]] = {}
+        self._patient_bed: dict[str, tuple[str, str]] = {}
 
     @property
     def last_seq(self) -> int:
@@ -133,6 +143,12 @@ class SQLiteJournal:
         self._pruned_through = row[0] if row else 0
         self._census = dict(conn.execute("SELECT patient_id, hospital_id FROM patient_locations"))
         self._triage = dict(conn.execute("SELECT triage_id, patient_id FROM triage_cases"))
+        for hid, bid, pid, info in conn.execute(
+            "SELECT hospital_id, bed_id, patient_id, info FROM beds ORDER BY seq"
+        ):
+            self._beds[(hid, bid)] = orjson.loads(info)
+            if pid:
+                self._patient_bed[pid] = (hid, bid)
         return conn
 
     async def close(self) -> None:
@@ -289,6 +305,7 @@ class SQLiteJournal:
         seq = self._last_seq
         census_updates: dict[str, str] = {}
         triage_updates: dict[str, str] = {}
+        beds = _BedOverlay(self._beds, self._patient_bed)
         conn.execute("BEGIN IMMEDIATE")
         try:
             for kind, payload, _ in items:
@@ -359,6 +376,8 @@ class SQLiteJournal:
                             (tid, tpid, seq),
                         )
                         triage_updates[tid] = tpid
+                    if event.type == "bed_status_changed":
+                        beds.apply(conn, event)
                     appended.append(Appended(event, _wire_only(wire), duplicate=False))
                 results.append(appended)
             if seq != self._last_seq:
@@ -374,6 +393,7 @@ class SQLiteJournal:
         self._last_seq = seq
         self._census.update(census_updates)
         self._triage.update(triage_updates)
+        beds.commit()
         return results
 
     async def prune(self, older_than_iso: str) -> int:
@@ -489,6 +509,59 @@ class SQLiteJournal:
 
     def triage_patient(self, triage_id: str) -> str | None:
         return self._triage.get(triage_id)
+
+    def bed_board(self, hospital_id: str) -> list[dict[str, Any]]:
+        return [dict(info) for (hid, _), info in sorted(self._beds.items()) if hid == hospital_id]
+
+    def patient_bed(self, patient_id: str) -> dict[str, Any] | None:
+        key = self._patient_bed.get(patient_id)
+        return dict(self._beds[key]) if key else None
+
+
+class _BedOverlay:
+    """Bed-board changes of one write batch, applied to memory only once it is committed."""
+
+    def __init__(
+        self, beds: dict[tuple[str, str], dict[str, Any]], patient_bed: dict[str, tuple[str, str]]
+    ) -> None:
+        self._beds, self._patient_bed = beds, patient_bed
+        self.beds: dict[tuple[str, str], dict[str, Any]] = {}
+        self.patient_bed: dict[str, tuple[str, str] | None] = {}
+
+    def _bed(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        return self.beds.get(key) or self._beds.get(key)
+
+    def _bed_of(self, patient: str) -> tuple[str, str] | None:
+        if patient in self.patient_bed:
+            return self.patient_bed[patient]
+        return self._patient_bed.get(patient)
+
+    def apply(self, conn: sqlite3.Connection, event: Event) -> None:
+        info = dict(event.data["bed_info"])
+        key = (event.data["hospital_id"], info["bed_id"])
+        info.update(hospital_id=key[0], updated_at=event.timestamp, seq=event.seq)
+        patient = info.get("patient_id")
+        previous = self._bed(key)
+        leaving = previous.get("patient_id") if previous else None
+        if leaving and leaving != patient and self._bed_of(leaving) == key:
+            self.patient_bed[leaving] = None
+        if patient:
+            self.patient_bed[patient] = key
+        self.beds[key] = info
+        conn.execute(
+            "INSERT INTO beds(hospital_id, bed_id, patient_id, info, seq) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(hospital_id, bed_id) DO UPDATE SET patient_id=excluded.patient_id,"
+            " info=excluded.info, seq=excluded.seq",
+            (key[0], key[1], patient, orjson.dumps(info).decode(), event.seq),
+        )
+
+    def commit(self) -> None:
+        self._beds.update(self.beds)
+        for patient, key in self.patient_bed.items():
+            if key is None:
+                self._patient_bed.pop(patient, None)
+            else:
+                self._patient_bed[patient] = key
 
 
 # The stored body is the wire JSON plus the two internal fields a reload needs; keeping them in

@@ -165,3 +165,50 @@ async def test_failed_messages_are_kept_listed_and_reprocessable(hub_server: Hub
     assert out.returncode == 1 and f"{input_id}: error" in out.stdout and "PID-3" in out.stdout
     metrics = httpx.get(hub_server.url + "/metrics").text
     assert 'hub_input_errors_total{adapter="mllp:default",reason="missing_pid3"}' in metrics
+
+
+async def test_census_frees_beds_without_pv1_3_and_drives_the_bed_board(
+    hub_server: HubProcess,
+) -> None:
+    import httpx
+
+    fac, p1 = uid("F"), uid("P")
+    watcher = Listener()
+    await watcher.connect(hub_server, token(hospitals=[fac]))
+    await watcher.join(f"hospital_{fac}")
+    pid3 = f"{p1}^^^HOSP^MR"
+    results = await send(
+        hub_server,
+        adt("A01", uid("c"), pid3, f"I|4E^10^A^{fac}"),
+        # A08 naming the same bed: demographics only, no bed event
+        adt("A08", uid("c"), pid3, f"I|4E^10^A^{fac}"),
+        # A08 naming another bed: many EHRs move patients this way
+        adt("A08", uid("c"), pid3, f"I|4E^11^B^{fac}"),
+        # A03 with an empty PV1-3: the census knows which bed to free
+        adt("A03", uid("c"), pid3, "I", structure="ADT_A03"),
+    )
+    assert [c for c, _ in results] == ["AA"] * 4
+    await watcher.wait_for(lambda: len(watcher.of("bed_status_changed")) >= 4)
+    beds = [
+        (e["bed_info"]["bed_id"], e["bed_info"]["status"]) for e in watcher.of("bed_status_changed")
+    ]
+    assert beds == [
+        ("4E:10:A", "occupied"),
+        ("4E:10:A", "cleaning"),
+        ("4E:11:B", "occupied"),
+        ("4E:11:B", "cleaning"),
+    ]
+    board = httpx.get(
+        f"{hub_server.url}/api/hospitals/{fac}/beds",
+        headers={"Authorization": f"Bearer {token(hospitals=[fac])}"},
+    ).json()
+    assert {b["bed_id"]: (b["status"], b.get("patient_id")) for b in board["beds"]} == {
+        "4E:10:A": ("cleaning", None),
+        "4E:11:B": ("cleaning", None),
+    }
+    other = httpx.get(
+        f"{hub_server.url}/api/hospitals/{fac}/beds",
+        headers={"Authorization": f"Bearer {token(hospitals=['elsewhere'])}"},
+    )
+    assert other.status_code == 403
+    await watcher.close()
