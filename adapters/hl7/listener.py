@@ -72,6 +72,11 @@ class ListenerConfig(BaseModel):
     tls_client_ca: str | None = Field(
         None, description="PEM CA bundle: require client certificates it signed (mutual TLS)."
     )
+    strict_validation: bool = Field(
+        False,
+        description="Also validate each message against its version's structure with hl7apy "
+        "(AE with ERR 101/102 when it fails). Costs ~15-25 ms of CPU per message.",
+    )
     processing_ids: list[str] = Field(
         default_factory=lambda: ["P", "T", "D"], description="MSH-11 values accepted."
     )
@@ -83,6 +88,25 @@ class MllpSettings(BaseModel):
     listeners: list[ListenerConfig] = Field(
         default_factory=lambda: [ListenerConfig()], description="MLLP listeners."
     )
+
+
+def strict_problem(raw: bytes, codec: str) -> AckError | None:
+    """Full structural validation with hl7apy, as the reference parser (off the hot path)."""
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    try:
+        parsed = parse_message(
+            raw.decode(codec).replace("\n", "\r"),
+            validation_level=VALIDATION_LEVEL.STRICT,
+            find_groups=True,
+        )
+        parsed.validate()
+    except Exception as exc:
+        text = str(exc) or type(exc).__name__
+        code = "101" if "required" in text.lower() or "missing" in text.lower() else "102"
+        return AckError(code, f"strict validation: {text}"[:500])
+    return None
 
 
 def _wanted(condition: str | None, *, success: bool) -> bool:
@@ -219,6 +243,18 @@ class MllpListener:
             return [
                 encode_ack(build_ack(message, code, errors=(refusal,), text=refusal.text), message)
             ]
+        if self.config.strict_validation:
+            problem = await asyncio.to_thread(strict_problem, item, message.codec)
+            if problem is not None:
+                metrics.input_errors.labels(self.name, "hl7_strict").inc()
+                await hub.journal.store_input(
+                    self.name, None, item, iso(utc_now()), "rejected", problem.text
+                )
+                return [
+                    encode_ack(
+                        build_ack(message, "AE", errors=(problem,), text=problem.text), message
+                    )
+                ]
         key = "|".join(
             (
                 message.sending_application or "",

@@ -119,3 +119,34 @@ def test_mutual_tls_accepts_a_known_client_and_refuses_others(
     assert asyncio.run(run(True)) == "AA"
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         asyncio.run(run(False))
+
+
+def test_strict_validation_mode_checks_structure_with_hl7apy(tmp_path: Path) -> None:
+    state = tmp_path / "strict"
+    state.mkdir()
+    hub = HubProcess(state)
+    hub.extra_env["HUB_PLUGINS__SETTINGS"] = json.dumps(
+        {
+            "hl7_mllp": {
+                "listeners": [{"name": "strict", "port": hub.mllp_port, "strict_validation": True}]
+            }
+        }
+    )
+    hub.start()
+    try:
+        no_pid = (
+            b"MSH|^~\\&|PAS|HOSP|HUB|HOSP|20260310160000||ADT^A01^ADT_A01|S-1|P|2.5.1\r"
+            b"EVN||20260310160000\rPV1||I|1^2^3^HOSP\r"
+        )
+
+        async def run() -> list[tuple[str | None, str | None]]:
+            out = []
+            async with MllpClient("127.0.0.1", hub.mllp_port) as client:
+                for message in (no_pid, MESSAGE):
+                    ack = parse(await client.send(message))
+                    out.append((ack.value("MSA", 1), ack.value_of(ack.segment("ERR"), 3, 1)))
+            return out
+
+        assert asyncio.run(run()) == [("AE", "101"), ("AA", None)]
+    finally:
+        hub.stop()
