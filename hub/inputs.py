@@ -37,6 +37,15 @@ class RejectMessage(Exception):
         self.code = code
 
 
+class NormalizeFailed(Exception):
+    """A message could not be turned into events; ``reason`` is safe to tell its sender."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
 @runtime_checkable
 class Input(Protocol):
     """An adapter's running component (an MLLP listener, a feed poller, ...)."""

@@ -37,6 +37,15 @@ class PluginFailure:
     error: str
 
 
+class PluginFailed(Exception):
+    """A plugin that raised in a hook (see ``call_each``)."""
+
+    def __init__(self, plugin: str, error: str) -> None:
+        super().__init__(f"{plugin}: {error}")
+        self.plugin = plugin
+        self.error = error
+
+
 class PluginHost:
     def __init__(self, on_error: Callable[[str, str], None] | None = None) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -75,18 +84,26 @@ class PluginHost:
 
         Exceptions whose type is in ``passthrough`` (see ``call_strict``) are not caught here.
         """
-        return self._call(hook, kwargs, passthrough=())
+        return [result for _, result in self._call(hook, kwargs, ())[0]]
 
     def call_strict(
         self, hook: str, passthrough: tuple[type[BaseException], ...], **kwargs: Any
     ) -> list[Any]:
-        return self._call(hook, kwargs, passthrough=passthrough)
+        """Like ``call``, but exceptions of the ``passthrough`` types reach the caller."""
+        return [result for _, result in self._call(hook, kwargs, passthrough)[0]]
+
+    def call_each(
+        self, hook: str, passthrough: tuple[type[BaseException], ...], **kwargs: Any
+    ) -> tuple[list[tuple[str, Any]], list[PluginFailed]]:
+        """Like ``call_strict``, with each result's plugin name and the plugins that raised."""
+        return self._call(hook, kwargs, passthrough)
 
     def _call(
         self, hook: str, kwargs: dict[str, Any], passthrough: tuple[type[BaseException], ...]
-    ) -> list[Any]:
+    ) -> tuple[list[tuple[str, Any]], list[PluginFailed]]:
         caller = getattr(self.pm.hook, hook)
-        results: list[Any] = []
+        results: list[tuple[str, Any]] = []
+        failed: list[PluginFailed] = []
         # pluggy calls implementations last-registered first; keep that order.
         for impl in reversed(caller.get_hookimpls()):
             args = {name: kwargs[name] for name in impl.argnames}
@@ -101,10 +118,11 @@ class PluginHost:
                 )
                 if self.on_error is not None:
                     self.on_error(impl.plugin_name, hook)
+                failed.append(PluginFailed(impl.plugin_name, type(exc).__name__))
                 continue
             if result is not None:
-                results.append(result)
-        return results
+                results.append((impl.plugin_name, result))
+        return results, failed
 
     def list(self) -> list[PluginInfo]:
         infos = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +19,10 @@ from pydantic import ValidationError
 from hub.auth import Principal, TokenVerifier, load_or_create_secret
 from hub.config import HubConfig
 from hub.events import Event, EventDraft, iso, new_event_id, utc_now
-from hub.inputs import InboundMessage, Input, RejectMessage
-from hub.journal import Appended, Journal, SQLiteJournal
+from hub.inputs import InboundMessage, Input, NormalizeFailed, RejectMessage
+from hub.journal import Appended, InputRecord, Journal, SQLiteJournal, StoredInput
 from hub.metrics import Metrics
-from hub.plugins import PluginHost
+from hub.plugins import PluginFailed, PluginHost
 from hub.policy import RoomDecision, combine
 from hub.rooms import Room
 
@@ -55,6 +57,29 @@ class Census:
     def patient_bed(self, patient_id: str) -> dict[str, Any] | None:
         """The bed a patient occupies, as the hub last heard."""
         return self._journal.patient_bed(patient_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """What the plugins made of one message: ``(local id, draft)`` pairs and who raised."""
+
+    drafts: list[tuple[str, EventDraft]]
+    failed: list[PluginFailed]
+
+    def failure(self) -> NormalizeFailed | None:
+        if not self.failed:
+            return None
+        names = ", ".join(f"{f.plugin} ({f.error})" for f in self.failed)
+        return NormalizeFailed("plugin_error", f"plugin failed: {names}; kept for reprocessing")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A stored inbound message, the answer its sender gets and the events it produced."""
+
+    stored: StoredInput
+    reply: bytes | None
+    events: list[Appended]
 
 
 class HubContext:
@@ -169,17 +194,16 @@ class HubContext:
                 with self.metrics.emit_seconds.time():
                     self._dispatch(item)
 
-    async def publish(self, drafts: list[EventDraft]) -> list[Appended]:
-        """Journal drafts atomically; returns once durable. Fan-out happens on commit."""
+    def _events(self, drafts: list[EventDraft], ids: list[str]) -> list[Event]:
         received = utc_now()
         events = []
-        for draft in drafts:
+        for draft, event_id in zip(drafts, ids, strict=True):
             payload = draft.payload
             data = payload.model_dump(mode="json", exclude={"timestamp"})
             timestamp = payload.timestamp or received
             events.append(
                 Event(
-                    id=draft.id or new_event_id(),
+                    id=event_id,
                     seq=0,
                     type=payload.event_type,
                     timestamp=iso(timestamp),
@@ -190,38 +214,110 @@ class HubContext:
                     patient_location=payload.patient_location(),
                 )
             )
-        if not events:
+        return events
+
+    async def publish(self, drafts: list[EventDraft]) -> list[Appended]:
+        """Journal drafts atomically; returns once durable. Fan-out happens on commit."""
+        if not drafts:
             return []
+        events = self._events(drafts, [d.id or new_event_id() for d in drafts])
         return await self.journal.append(events)
+
+    def normalize(self, message: InboundMessage) -> Normalized:
+        """Every plugin's drafts for ``message``, each with a local id (``plugin:index``).
+
+        Raises ``NormalizeFailed`` when a plugin rejects the message or produces an invalid
+        event: then nothing from the message may be journaled. A plugin that raises anything
+        else is isolated: the others' drafts stand and it is listed in ``failed``, so the
+        message can be kept as an error and reprocessed once the plugin is fixed.
+        """
+        try:
+            results, failed = self.plugins.call_each(
+                "normalize", (RejectMessage, ValidationError), message=message
+            )
+        except RejectMessage as exc:
+            raise NormalizeFailed(exc.code, exc.reason) from exc
+        except ValidationError as exc:
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+            where = ".".join(str(p) for p in first["loc"])
+            raise NormalizeFailed(
+                "invalid_event", f"cannot normalize: {where} {first['msg']}"
+            ) from exc
+        drafts = [
+            (f"{plugin}:{i}", draft) for plugin, result in results for i, draft in enumerate(result)
+        ]
+        return Normalized(drafts, failed)
 
     async def ingest(self, message: InboundMessage, id_prefix: str | None = None) -> list[Appended]:
         """Normalize one inbound message through the plugins and journal what they produce.
 
-        Raises RejectMessage when a plugin rejects it, ValidationError when a plugin produced an
-        invalid event (the message is then rejected as a whole: nothing is journaled).
-        With ``id_prefix`` (the stored input's identity) the drafts get deterministic ids, so
-        processing the same stored message again after a crash journals nothing twice.
+        Raises ``NormalizeFailed`` as ``normalize`` does (nothing is journaled), and also when
+        a plugin raised (after journaling the other plugins' events).
+        With ``id_prefix`` (the stored input's identity) drafts get deterministic ids, so
+        processing the same stored message again journals nothing twice.
         """
-        metrics = self.metrics
         try:
-            results = self.plugins.call_strict(
-                "normalize", (RejectMessage, ValidationError), message=message
-            )
-        except RejectMessage as exc:
-            metrics.input_errors.labels(message.source, exc.code).inc()
+            normalized = self.normalize(message)
+        except NormalizeFailed as exc:
+            self.metrics.input_errors.labels(message.source, exc.code).inc()
             raise
-        except ValidationError:
-            metrics.input_errors.labels(message.source, "invalid_event").inc()
-            raise
-        drafts = [draft for result in results for draft in result]
-        if id_prefix is not None:
-            drafts = [
-                d if d.id else d.model_copy(update={"id": f"{id_prefix}:{i}"})
-                for i, d in enumerate(drafts)
-            ]
-        appended = await self.publish(drafts)
-        metrics.inputs.labels(message.source, "accepted").inc()
+        drafts = [draft for _, draft in normalized.drafts]
+        if id_prefix is None:
+            appended = await self.publish(drafts)
+        else:
+            ids = [d.id or f"{id_prefix}:{local}" for local, d in normalized.drafts]
+            appended = await self.journal.append(self._events(drafts, ids)) if drafts else []
+        failure = normalized.failure()
+        if failure is not None:
+            self.metrics.input_errors.labels(message.source, failure.code).inc()
+            raise failure
+        self.metrics.inputs.labels(message.source, "accepted").inc()
         return appended
+
+    async def accept(
+        self,
+        message: InboundMessage,
+        raw: bytes,
+        dedupe_key: str | None,
+        answer: Callable[[NormalizeFailed | None], bytes | None],
+    ) -> Accepted:
+        """Normalize a message, then store it, its events and its answer in one commit.
+
+        This is the inputs' fast path: one durable write per message instead of storing the
+        raw message, journaling its events and recording the answer separately. Whatever
+        ``answer`` returns for the outcome is what the sender gets, and what a duplicate of
+        the message (same ``dedupe_key``) gets again later, with no new events.
+        """
+        failure: NormalizeFailed | None
+        try:
+            normalized = self.normalize(message)
+            pairs = normalized.drafts
+            failure = normalized.failure()
+        except NormalizeFailed as exc:
+            pairs, failure = [], exc
+        reply = answer(failure)
+        record = InputRecord(
+            source=message.source,
+            dedupe_key=dedupe_key,
+            raw=raw,
+            received_at=iso(message.received_at),
+            status="error" if failure else "processed",
+            reply=reply,
+            error=failure.reason if failure else None,
+        )
+        drafts = [draft for _, draft in pairs]
+        events = self._events(drafts, [d.id or "" for d in drafts])
+        stored, appended = await self.journal.accept_input(
+            record, [(local, event) for (local, _), event in zip(pairs, events, strict=True)]
+        )
+        if stored.duplicate:
+            self.metrics.inputs.labels(message.source, "duplicate").inc()
+            return Accepted(stored, stored.reply, [])
+        if failure is not None:
+            self.metrics.input_errors.labels(message.source, failure.code).inc()
+        else:
+            self.metrics.inputs.labels(message.source, "accepted").inc()
+        return Accepted(stored, reply, appended)
 
     # --- authorization ------------------------------------------------------------------------
 

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from adapters.hl7.message import DEFAULT_SEPARATORS, Message, Separators
 
 _counter = itertools.count(1)
-_PROCESS_TAG = f"{os.getpid() % 100000:05d}"
+_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _base36(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        value, digit = divmod(value, 36)
+        digits.append(_B36[digit])
+    return "".join(reversed(digits))
+
+
+_PROCESS_TAG = _base36(os.getpid(), 4)
 
 ERROR_NAMES = {
     "0": "Message accepted",
@@ -46,8 +57,11 @@ class AckError:
 
 
 def new_control_id() -> str:
-    """Unique per ACK: time, process and a counter (never the literal 'ACK')."""
-    return f"HUB{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{_PROCESS_TAG}{next(_counter):06d}"
+    """Unique per ACK (never the literal 'ACK'), and 17 characters: MSH-10 is an ST of at
+    most 20 in v2.3-2.6, and strict receivers reject longer ones. Milliseconds since the
+    epoch, the process id and a per-process counter, each in base 36, so ids sort by time."""
+    millis = time.time_ns() // 1_000_000
+    return f"H{_base36(millis, 8)}{_PROCESS_TAG}{_base36(next(_counter), 4)}"
 
 
 def escape(text: str, sep: Separators) -> str:
@@ -151,3 +165,14 @@ def encode_ack(ack: str, message: Message | None, fallback_codec: str = "ascii")
         return ack.encode(codec)
     except UnicodeEncodeError:
         return ack.encode(codec, "replace")
+
+
+def ack_code(ack: bytes) -> str:
+    """MSA-1 of an encoded ACK (for logs), without parsing the whole message."""
+    sep = ack[3:4]
+    start = ack.find(b"\rMSA" + sep)
+    if not sep or start < 0:
+        return ""
+    start += 5
+    end = ack.find(sep, start)
+    return ack[start : end if end >= 0 else start + 2].decode("ascii", "replace")

@@ -16,13 +16,13 @@ import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.hl7.ack import AckError, build_ack, encode_ack
+from adapters.hl7.ack import AckError, ack_code, build_ack, encode_ack
 from adapters.hl7.framing import FrameDecoder, Oversized, frame
 from adapters.hl7.message import Hl7Error, Message, parse
 from hub.events import iso, utc_now
-from hub.inputs import InboundMessage, RejectMessage
+from hub.inputs import InboundMessage, NormalizeFailed
 
 if TYPE_CHECKING:
     from hub.journal.base import StoredInput
@@ -262,20 +262,25 @@ class MllpListener:
                 message.control_id or "",
             )
         )
-        stored = await hub.journal.store_input(self.name, key, item, iso(utc_now()))
-        if stored.duplicate and stored.reply is not None:
-            metrics.inputs.labels(self.name, "duplicate").inc()
-            return [stored.reply]
-        if not message.enhanced_mode:
-            return [await self._process(stored, message)]
+        accepted = await hub.accept(
+            self._inbound(message), item, key, lambda failure: self._answer(message, failure)
+        )
+        reply = accepted.reply
+        assert reply is not None
+        if accepted.stored.duplicate or not message.enhanced_mode:
+            self._log(message, reply, accepted.stored.duplicate)
+            return [reply]
         # Enhanced mode (MSH-15/16): commit accept once stored, then the application ACK as
         # the sender's conditions ask (AL always, NE never, ER on error, SU on success).
+        # Storage and processing share one commit, so both answers go out together.
+        self._log(message, reply, False)
+        replies = []
         if _wanted(message.accept_ack_type, success=True):
-            writer.write(frame(encode_ack(build_ack(message, "CA"), message)))
-            await writer.drain()
-        reply = await self._process(stored, message)
-        ok = parse(reply).value("MSA", 1) == "AA"
-        return [reply] if _wanted(message.application_ack_type, success=ok) else []
+            replies.append(encode_ack(build_ack(message, "CA"), message))
+        ok = accepted.stored.status == "processed"
+        if _wanted(message.application_ack_type, success=ok):
+            replies.append(reply)
+        return replies
 
     def _refusal(self, message: Message) -> AckError | None:
         cfg = self.config
@@ -298,45 +303,52 @@ class MllpListener:
             self.config.default_charset,
         )
 
-    async def _process(self, stored: StoredInput, message: Message | None) -> bytes:
-        hub = self._hub
-        assert hub is not None
-        if message is None:
-            message = parse(stored.raw, self.config.default_charset)
-        inbound = InboundMessage(
-            kind="hl7v2",
-            source=self.name,
-            body=message,
-            meta={
-                "control_id": message.control_id,
-                "type": message.message_code,
-                "trigger": message.trigger,
-                "input_id": stored.id,
-            },
-        )
-        code, error, status = "AA", None, "processed"
-        try:
-            await hub.ingest(inbound, id_prefix=f"{self.name}:{stored.id}")
-        except RejectMessage as exc:
-            code, status = "AE", "error"
-            error = AckError("207", exc.reason)
-        except ValidationError as exc:
-            code, status = "AE", "error"
-            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-            where = ".".join(str(p) for p in first["loc"])
-            error = AckError("207", f"cannot normalize: {where} {first['msg']}")
-        errors = (error,) if error else ()
-        reply = encode_ack(
-            build_ack(message, code, errors=errors, text=error.text if error else None), message
-        )
-        await hub.journal.finish_input(stored.id, status, reply, error.text if error else None)
+    def _inbound(self, message: Message, input_id: int | None = None) -> InboundMessage:
+        meta: dict[str, Any] = {
+            "control_id": message.control_id,
+            "type": message.message_code,
+            "trigger": message.trigger,
+        }
+        if input_id is not None:
+            meta["input_id"] = input_id
+        return InboundMessage(kind="hl7v2", source=self.name, body=message, meta=meta)
+
+    def _answer(self, message: Message, failure: NormalizeFailed | None) -> bytes:
+        if failure is None:
+            return encode_ack(build_ack(message, "AA"), message)
+        error = AckError("207", failure.reason)
+        return encode_ack(build_ack(message, "AE", errors=(error,), text=error.text), message)
+
+    def _log(self, message: Message, reply: bytes, duplicate: bool) -> None:
         log.info(
             "hl7 message handled",
             extra={
                 "listener": self.name,
                 "control_id": message.control_id,
                 "type": f"{message.message_code}^{message.trigger}",
-                "ack": code,
+                "ack": ack_code(reply),
+                "duplicate": duplicate,
             },
         )
+
+    async def _process(self, stored: StoredInput, message: Message | None) -> bytes:
+        """Normalize a message stored earlier (pending at start, or reprocessed) and record
+        the answer; its events get the same ids they would have had the first time."""
+        hub = self._hub
+        assert hub is not None
+        if message is None:
+            message = parse(stored.raw, self.config.default_charset)
+        failure: NormalizeFailed | None = None
+        try:
+            await hub.ingest(self._inbound(message, stored.id), f"{self.name}:{stored.id}")
+        except NormalizeFailed as exc:
+            failure = exc
+        reply = self._answer(message, failure)
+        await hub.journal.finish_input(
+            stored.id,
+            "error" if failure else "processed",
+            reply,
+            failure.reason if failure else None,
+        )
+        self._log(message, reply, False)
         return reply

@@ -1,6 +1,14 @@
 """Durable event storage: the journal contract and its backends."""
 
-from hub.journal.base import Appended, AuditRecord, Journal, ReplayPage
+from hub.journal.base import Appended, AuditRecord, InputRecord, Journal, ReplayPage, StoredInput
 from hub.journal.sqlite import SQLiteJournal
 
-__all__ = ["Appended", "AuditRecord", "Journal", "ReplayPage", "SQLiteJournal"]
+__all__ = [
+    "Appended",
+    "AuditRecord",
+    "InputRecord",
+    "Journal",
+    "ReplayPage",
+    "SQLiteJournal",
+    "StoredInput",
+]

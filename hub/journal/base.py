@@ -45,6 +45,19 @@ class StoredInput:
 
 
 @dataclass(frozen=True, slots=True)
+class InputRecord:
+    """An inbound message to keep, with the outcome of normalizing it and the answer given."""
+
+    source: str
+    dedupe_key: str | None
+    raw: bytes
+    received_at: str
+    status: str  # processed | error | rejected
+    reply: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayPage:
     """Events of one room after a position, and whether older ones were pruned away."""
 
@@ -90,6 +103,18 @@ class Journal(Protocol):
     async def finish_input(
         self, input_id: int, status: str, reply: bytes | None, error: str | None
     ) -> None: ...
+
+    async def accept_input(
+        self, record: InputRecord, events: list[tuple[str, Event]]
+    ) -> tuple[StoredInput, list[Appended]]:
+        """Store an inbound message, its events and its answer in one durable transaction.
+
+        ``events`` pairs each event with its local id; one with an empty ``id`` gets
+        ``{source}:{input id}:{local id}``, the id ``ingest`` gives a stored input's events,
+        so reprocessing the same input later journals nothing twice.
+        When ``record.dedupe_key`` was already accepted nothing is written: the earlier row
+        (``duplicate=True``, with its reply) is returned and no events."""
+        ...
 
     async def pending_inputs(self, source: str) -> list[StoredInput]: ...
 

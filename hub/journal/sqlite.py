@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from hub.events import Event
-from hub.journal.base import Appended, AuditRecord, ReplayPage, StoredInput
+from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, StoredInput
 
 log = logging.getLogger("hub.journal")
 
@@ -83,12 +83,6 @@ CREATE TABLE IF NOT EXISTS patient_locations (
     seq INTEGER NOT NULL
 );
 """
-
-
-@dataclass
-class _Batch:
-    events: list[tuple[Event, asyncio.Future[list[Appended]]]] = field(default_factory=list)
-    audits: list[tuple[AuditRecord, asyncio.Future[None]]] = field(default_factory=list)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -198,6 +192,16 @@ class SQLiteJournal:
         await self._queue.put(("input_done", (input_id, status, reply, error), fut))
         await fut
 
+    async def accept_input(
+        self, record: InputRecord, events: list[tuple[str, Event]]
+    ) -> tuple[StoredInput, list[Appended]]:
+        assert self._queue is not None, "journal not open"
+        fut: asyncio.Future[tuple[StoredInput, list[Appended]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        await self._queue.put(("accept", (record, events), fut))
+        return await fut
+
     async def pending_inputs(self, source: str) -> list[StoredInput]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self._pending_inputs, source)
@@ -265,7 +269,7 @@ class SQLiteJournal:
             if first is None:
                 break
             items = [first]
-            count = len(first[1]) if first[0] == "events" else 1
+            count = _weight(first)
             # Everything already waiting joins this transaction: the group commit.
             while count < self._group_commit_max and not self._queue.empty():
                 nxt = self._queue.get_nowait()
@@ -273,7 +277,7 @@ class SQLiteJournal:
                     stopping = True
                     break
                 items.append(nxt)
-                count += len(nxt[1]) if nxt[0] == "events" else 1
+                count += _weight(nxt)
             started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(self._writer_pool, self._write, items)
@@ -287,8 +291,8 @@ class SQLiteJournal:
                 appended = [
                     a
                     for kind, r in zip(items, results, strict=True)
-                    if kind[0] == "events"
-                    for a in r
+                    if kind[0] in ("events", "accept")
+                    for a in (r if kind[0] == "events" else r[1])
                 ]
                 try:
                     self._on_commit(appended, count, time.perf_counter() - started)
@@ -301,26 +305,25 @@ class SQLiteJournal:
     def _write(self, items: list[tuple[str, Any, asyncio.Future[Any]]]) -> list[Any]:
         conn = self._wconn
         assert conn is not None
+        batch = _Batch(self._last_seq, _BedOverlay(self._beds, self._patient_bed))
         results: list[Any] = []
-        seq = self._last_seq
-        census_updates: dict[str, str] = {}
-        triage_updates: dict[str, str] = {}
-        beds = _BedOverlay(self._beds, self._patient_bed)
         conn.execute("BEGIN IMMEDIATE")
         try:
             for kind, payload, _ in items:
-                if kind == "input":
+                if kind == "events":
+                    results.append(self._append(conn, payload, batch))
+                elif kind == "accept":
+                    results.append(self._accept(conn, payload, batch))
+                elif kind == "input":
                     results.append(self._write_input(conn, payload))
-                    continue
-                if kind == "input_done":
+                elif kind == "input_done":
                     input_id, status, reply, error = payload
                     conn.execute(
                         "UPDATE inputs SET status = ?, reply = ?, error = ? WHERE id = ?",
                         (status, reply, error, input_id),
                     )
                     results.append(None)
-                    continue
-                if kind == "audit":
+                elif kind == "audit":
                     rec: AuditRecord = payload
                     conn.execute(
                         "INSERT INTO audit(at, subject, role, action, room, outcome, reason,"
@@ -337,64 +340,120 @@ class SQLiteJournal:
                         ),
                     )
                     results.append(None)
-                    continue
-                appended: list[Appended] = []
-                for ev in payload:
-                    existing = conn.execute(
-                        "SELECT seq, body FROM events WHERE id=?", (ev.id,)
-                    ).fetchone()
-                    if existing is not None:
-                        stored = Event.model_validate(_event_fields(orjson.loads(existing[1])))
-                        appended.append(Appended(stored, _wire_only(existing[1]), duplicate=True))
-                        continue
-                    seq += 1
-                    event = ev.model_copy(update={"seq": seq})
-                    wire = orjson.dumps(_stored_form(event)).decode()
-                    conn.execute(
-                        "INSERT INTO events(seq, id, type, received_at, body) VALUES (?,?,?,?,?)",
-                        (seq, event.id, event.type, event.received_at, wire),
-                    )
-                    conn.executemany(
-                        "INSERT INTO event_rooms(room, seq) VALUES (?,?)",
-                        [(room, seq) for room in event.rooms],
-                    )
-                    if event.patient_location:
-                        pid, hid = event.patient_location
-                        conn.execute(
-                            "INSERT INTO patient_locations(patient_id, hospital_id, seq)"
-                            " VALUES (?,?,?) ON CONFLICT(patient_id) DO UPDATE SET"
-                            " hospital_id=excluded.hospital_id, seq=excluded.seq",
-                            (pid, hid, seq),
-                        )
-                        census_updates[pid] = hid
-                    if event.type == "triage_updated":
-                        tid, tpid = event.data["triage_id"], event.data["patient_id"]
-                        conn.execute(
-                            "INSERT INTO triage_cases(triage_id, patient_id, seq) VALUES (?,?,?)"
-                            " ON CONFLICT(triage_id) DO UPDATE SET"
-                            " patient_id=excluded.patient_id, seq=excluded.seq",
-                            (tid, tpid, seq),
-                        )
-                        triage_updates[tid] = tpid
-                    if event.type == "bed_status_changed":
-                        beds.apply(conn, event)
-                    appended.append(Appended(event, _wire_only(wire), duplicate=False))
-                results.append(appended)
-            if seq != self._last_seq:
+                else:
+                    raise ValueError(f"unknown journal write {kind!r}")
+            if batch.seq != self._last_seq:
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('last_seq', ?)"
                     " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                    (seq,),
+                    (batch.seq,),
                 )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._last_seq = seq
-        self._census.update(census_updates)
-        self._triage.update(triage_updates)
-        beds.commit()
+        self._last_seq = batch.seq
+        self._census.update(batch.census)
+        self._triage.update(batch.triage)
+        batch.beds.commit()
         return results
+
+    def _accept(
+        self,
+        conn: sqlite3.Connection,
+        payload: tuple[InputRecord, list[tuple[str, Event]]],
+        batch: _Batch,
+    ) -> tuple[StoredInput, list[Appended]]:
+        record, events = payload
+        if record.dedupe_key is not None:
+            row = conn.execute(
+                f"SELECT {self._INPUT_COLUMNS} FROM inputs WHERE dedupe_key = ?",
+                (record.dedupe_key,),
+            ).fetchone()
+            if row is not None:
+                earlier = self._input_row(row, duplicate=True)
+                if earlier.status != "error" or earlier.raw == record.raw:
+                    return earlier, []
+                # A corrected resend under the control id of a message that failed: it is
+                # new content, so it is processed; the failed one stays listed as an error.
+                conn.execute("UPDATE inputs SET dedupe_key = NULL WHERE id = ?", (earlier.id,))
+        cur = conn.execute(
+            "INSERT INTO inputs(source, dedupe_key, received_at, raw, status, reply, error)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                record.source,
+                record.dedupe_key,
+                record.received_at,
+                record.raw,
+                record.status,
+                record.reply,
+                record.error,
+            ),
+        )
+        input_id = cur.lastrowid
+        assert input_id is not None
+        prefix = f"{record.source}:{input_id}"
+        named = [
+            ev if ev.id else ev.model_copy(update={"id": f"{prefix}:{local}"})
+            for local, ev in events
+        ]
+        stored = StoredInput(
+            input_id,
+            record.source,
+            record.dedupe_key,
+            record.raw,
+            record.status,
+            False,
+            record.reply,
+            record.error,
+            record.received_at,
+        )
+        return stored, self._append(conn, named, batch)
+
+    def _append(
+        self, conn: sqlite3.Connection, events: list[Event], batch: _Batch
+    ) -> list[Appended]:
+        appended: list[Appended] = []
+        for ev in events:
+            existing = conn.execute("SELECT seq, body FROM events WHERE id=?", (ev.id,)).fetchone()
+            if existing is not None:
+                stored = Event.model_validate(_event_fields(orjson.loads(existing[1])))
+                appended.append(Appended(stored, _wire_only(existing[1]), duplicate=True))
+                continue
+            batch.seq += 1
+            seq = batch.seq
+            event = ev.model_copy(update={"seq": seq})
+            wire = orjson.dumps(_stored_form(event)).decode()
+            conn.execute(
+                "INSERT INTO events(seq, id, type, received_at, body) VALUES (?,?,?,?,?)",
+                (seq, event.id, event.type, event.received_at, wire),
+            )
+            conn.executemany(
+                "INSERT INTO event_rooms(room, seq) VALUES (?,?)",
+                [(room, seq) for room in event.rooms],
+            )
+            if event.patient_location:
+                pid, hid = event.patient_location
+                conn.execute(
+                    "INSERT INTO patient_locations(patient_id, hospital_id, seq)"
+                    " VALUES (?,?,?) ON CONFLICT(patient_id) DO UPDATE SET"
+                    " hospital_id=excluded.hospital_id, seq=excluded.seq",
+                    (pid, hid, seq),
+                )
+                batch.census[pid] = hid
+            if event.type == "triage_updated":
+                tid, tpid = event.data["triage_id"], event.data["patient_id"]
+                conn.execute(
+                    "INSERT INTO triage_cases(triage_id, patient_id, seq) VALUES (?,?,?)"
+                    " ON CONFLICT(triage_id) DO UPDATE SET"
+                    " patient_id=excluded.patient_id, seq=excluded.seq",
+                    (tid, tpid, seq),
+                )
+                batch.triage[tid] = tpid
+            if event.type == "bed_status_changed":
+                batch.beds.apply(conn, event)
+            appended.append(Appended(event, _wire_only(wire), duplicate=False))
+        return appended
 
     async def prune(self, older_than_iso: str) -> int:
         loop = asyncio.get_running_loop()
@@ -518,6 +577,16 @@ class SQLiteJournal:
         return dict(self._beds[key]) if key else None
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What one write transaction changes in memory, applied only once it has committed."""
+
+    seq: int
+    beds: _BedOverlay
+    census: dict[str, str] = field(default_factory=dict)
+    triage: dict[str, str] = field(default_factory=dict)
+
+
 class _BedOverlay:
     """Bed-board changes of one write batch, applied to memory only once it is committed."""
 
@@ -566,6 +635,16 @@ class _BedOverlay:
 
 # The stored body is the wire JSON plus the two internal fields a reload needs; keeping them in
 # one document lets replay send stored text without re-encoding. The wire form drops them.
+
+
+def _weight(item: tuple[str, Any, Any]) -> int:
+    """Records a queued write adds to a transaction, to bound group-commit size."""
+    kind, payload, _ = item
+    if kind == "events":
+        return max(1, len(payload))
+    if kind == "accept":
+        return 1 + len(payload[1])
+    return 1
 
 
 def _stored_form(event: Event) -> dict[str, Any]:

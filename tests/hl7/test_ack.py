@@ -36,6 +36,8 @@ def test_original_mode_aa_matches_the_reference_example() -> None:
 def test_each_ack_has_its_own_control_id() -> None:
     msg = parse(fixture("adt_a02_v251.hl7"))
     ids = {parse(build_ack(msg, "AA").encode()).control_id for _ in range(1000)}
+    # MSH-10 is an ST of at most 20 characters in HL7 v2.3-2.6 (chapter 2, MSH segment)
+    assert all(i is not None and len(i) <= 20 for i in ids)
     assert len(ids) == 1000 and "MSG00002" not in ids
 
 

@@ -121,6 +121,26 @@ async def test_content_errors_get_ae_naming_the_field(hub_server: HubProcess) ->
     assert code == "AE" and text is not None and "PID-3" in text
 
 
+async def test_a_corrected_resend_under_the_same_control_id_is_processed(
+    hub_server: HubProcess,
+) -> None:
+    fac, patient, control = uid("F"), uid("P"), uid("c")
+    broken = adt("A01", control, "", f"I|1^2^3^{fac}")
+    fixed = adt("A01", control, f"{patient}^^^HOSP^MR", f"I|1^2^3^{fac}")
+    watcher = Listener()
+    await watcher.connect(hub_server, token(hospitals=[fac]))
+    await watcher.join(f"hospital_{fac}")
+    # the same bytes again are a duplicate and get the same AE; corrected content under the
+    # control id of a message that failed is new, and is processed once
+    [(first, _), (again, _)] = await send(hub_server, broken, broken)
+    assert (first, again) == ("AE", "AE")
+    assert await send(hub_server, fixed, fixed) == [("AA", None)] * 2
+    await watcher.wait_for(lambda: len(watcher.of("bed_status_changed")) >= 1)
+    await asyncio.sleep(0.2)
+    assert [e["bed_info"]["patient_id"] for e in watcher.of("bed_status_changed")] == [patient]
+    await watcher.close()
+
+
 async def test_failed_messages_are_kept_listed_and_reprocessable(hub_server: HubProcess) -> None:
     import subprocess
     import sys
