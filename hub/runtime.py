@@ -50,6 +50,10 @@ class Census:
     def triage_patient(self, triage_id: str) -> str | None:
         return self._journal.triage_patient(triage_id)
 
+    def patient_triage_cases(self, patient_id: str) -> dict[str, dict[str, Any]]:
+        """The patient's triage cases by id, each with its last status, hospital and priority."""
+        return self._journal.patient_triage_cases(patient_id)
+
     def bed_board(self, hospital_id: str) -> list[dict[str, Any]]:
         """Every bed the hub knows in a hospital, with its latest status and patient."""
         return self._journal.bed_board(hospital_id)

@@ -1,6 +1,6 @@
 """HL7 v2 ADT and PMU traffic to bed, triage and staff events (clinical-reference §1.3-1.10).
 
-What each trigger produces (first version, without a census of its own):
+What each trigger produces:
 
 - A01/A13 admit, cancel discharge: the bed in PV1-3 is ``occupied`` by the patient;
 - A02 transfer: the bed in PV1-6 is released (``release_status``), the bed in PV1-3 occupied;
@@ -11,7 +11,9 @@ What each trigger produces (first version, without a census of its own):
 - A20: the bed in NPU-1 gets NPU-2 mapped through table 0116;
 - emergency patients (PV1-2 = E): A04 registration -> ``triage_updated`` ``pending``; A01/A02
   into a bed -> ``assigned``; A11 -> ``cancelled``; the triage id is the visit number PV1-19;
-- PMU B01/B02 (STF-7), B04 (on), B03/B05/B06 (off) -> ``staff_availability_changed``.
+- PMU B01/B02 (STF-7), B04 (on), B03/B05/B06 (off) -> ``staff_availability_changed``;
+- A40 merge: the survivor (PID-3) takes the retired id's (MRG-1) bed and triage cases, and both
+  patient rooms get an ``info`` ``patient_alert`` with code ``merged``.
 
 A location without a bed (PL.3 empty) is a unit or room, not a bed: no bed event. The patient
 id is PID-3.1 of the repetition whose type (CX.5) and authority (CX.4) match the settings; the
@@ -28,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import hookimpl
-from hub.events import BedStatusChanged, EventDraft, StaffAvailabilityChanged, TriageUpdated
+from hub.events import (
+    BedStatusChanged,
+    EventDraft,
+    PatientAlert,
+    StaffAvailabilityChanged,
+    TriageUpdated,
+)
 from hub.inputs import RejectMessage
 
 if TYPE_CHECKING:
@@ -216,8 +224,9 @@ class _Context:
         )
 
 
-def patient_id(msg: Message, pid: list[str] | None) -> str | None:
-    reps = msg.repetitions(pid, 3)
+def patient_id(msg: Message, pid: list[str] | None, field: int = 3) -> str | None:
+    """PID-3 (or MRG-1 with ``field=1``): the CX repetition of the configured type/authority."""
+    reps = msg.repetitions(pid, field)
     for rep in reps:
         type_ok = (
             not SETTINGS.patient_id_type or msg.component_of(rep, 5) == SETTINGS.patient_id_type
@@ -231,8 +240,88 @@ def patient_id(msg: Message, pid: list[str] | None) -> str | None:
     return ident(msg.component_of(reps[0], 1)) if reps else None
 
 
+def _merge(ctx: _Context) -> None:
+    """A40: the surviving patient (PID-3) takes the retired one's (MRG-1) bed and triage cases.
+
+    The hub's state changes only through journaled events, so the merge is told as events: the
+    retired patient's bed re-occupied by the survivor, each of its triage cases re-assigned,
+    and an ``info`` alert in both patient rooms so screens showing the retired id can follow.
+    """
+    msg = ctx.msg
+    pairs = list(zip(msg.all("PID"), msg.all("MRG"), strict=False))
+    if not pairs:
+        raise RejectMessage("A40 needs PID and MRG segments", code="missing_segment")
+    census = HUB.census if HUB is not None else None
+    for pid, mrg in pairs:
+        surviving = patient_id(msg, pid)
+        if not surviving:
+            raise RejectMessage("PID-3 (patient identifier) is empty", code="missing_pid3")
+        retired = patient_id(msg, mrg, field=1)
+        if not retired:
+            raise RejectMessage("MRG-1 (prior patient identifier) is empty", code="missing_mrg1")
+        if retired == surviving or census is None:
+            continue
+        bed = census.patient_bed(retired)
+        if bed:
+            info = {k: bed.get(k) for k in ("bed_id", "unit", "room", "bed")}
+            info.update(status="occupied", patient_id=surviving)
+            ctx.drafts.append(
+                EventDraft(
+                    payload=BedStatusChanged.model_validate(
+                        {"hospital_id": bed["hospital_id"], "bed_info": info, "timestamp": ctx.when}
+                    ),
+                    source=ctx.source,
+                )
+            )
+        for triage_id, case in sorted(census.patient_triage_cases(retired).items()):
+            if "status" not in case:
+                continue  # a case journaled before statuses were kept: nothing to restate
+            ctx.drafts.append(
+                EventDraft(
+                    payload=TriageUpdated.model_validate(
+                        {
+                            "triage_id": triage_id,
+                            "status": case["status"],
+                            "patient_id": surviving,
+                            "hospital_id": case.get("hospital_id"),
+                            "priority": case.get("priority"),
+                            "details": {"merged_from": retired},
+                            "timestamp": ctx.when,
+                        }
+                    ),
+                    source=ctx.source,
+                )
+            )
+        hospitals = sorted(census.patient_hospitals(retired))
+        hospital = hospitals[0] if hospitals else None
+        # the survivor inherits the retired id's hospital, so staff there can open its room
+        for room_patient in (retired, surviving):
+            ctx.drafts.append(
+                EventDraft(
+                    payload=PatientAlert.model_validate(
+                        {
+                            "patient_id": room_patient,
+                            "alert_type": "info",
+                            "alert_data": {
+                                "code": "merged",
+                                "message": "patient records merged",
+                                "surviving_patient_id": surviving,
+                                "retired_patient_id": retired,
+                            },
+                            "hospital_id": hospital if room_patient == surviving else None,
+                            "timestamp": ctx.when,
+                        }
+                    ),
+                    source=ctx.source,
+                )
+            )
+
+
 def _adt(ctx: _Context, trigger: str) -> None:
     msg = ctx.msg
+    if trigger == "A40":
+        _merge(ctx)
+        return
     if trigger == "A20":
         npu = msg.segment("NPU")
         if npu is None:

@@ -91,7 +91,60 @@ async def test_census_learns_patient_location_and_triage_patient(tmp_path: Path)
     await journal.open()
     assert journal.patient_hospitals("P1") == {"H2"}, "census must survive a restart"
     assert journal.triage_patient("T1") == "P1"
+    assert journal.patient_triage_cases("P1") == {
+        "T1": {"patient_id": "P1", "status": "pending", "hospital_id": None, "priority": None}
+    }
     assert journal.patient_hospitals("P9") == frozenset()
+    await journal.close()
+
+
+async def test_triage_cases_of_an_older_journal_are_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE triage_cases (triage_id TEXT PRIMARY KEY, patient_id TEXT NOT NULL,"
+        " seq INTEGER NOT NULL)"
+    )
+    conn.execute("INSERT INTO triage_cases VALUES ('T1', 'P1', 1)")
+    conn.commit()
+    conn.close()
+    journal = SQLiteJournal(path)
+    await journal.open()
+    assert journal.triage_patient("T1") == "P1"
+    assert journal.patient_triage_cases("P1") == {"T1": {"patient_id": "P1"}}
+    await journal.close()
+
+
+async def test_accept_input_stores_message_events_and_reply_together(tmp_path: Path) -> None:
+    from hub.journal import InputRecord
+
+    journal = SQLiteJournal(tmp_path / "j.sqlite3")
+    await journal.open()
+    record = InputRecord("mllp:a", "APP|FAC|1", b"raw-1", iso(utc_now()), "processed", b"ACK-1")
+    stored, appended = await journal.accept_input(
+        record, [("adt:0", make_event(1, id="")), ("adt:1", make_event(2, id=""))]
+    )
+    assert not stored.duplicate and stored.reply == b"ACK-1"
+    # unnamed events get the ids reprocessing the stored input would give them
+    assert [a.event.id for a in appended] == [
+        f"mllp:a:{stored.id}:adt:0",
+        f"mllp:a:{stored.id}:adt:1",
+    ]
+    assert [a.event.seq for a in appended] == [1, 2]
+    again, none = await journal.accept_input(record, [("adt:0", make_event(3, id=""))])
+    assert again.duplicate and again.id == stored.id and again.reply == b"ACK-1" and none == []
+    assert journal.last_seq == 2
+    # a failed message's key is taken over by corrected content, not by the same bytes
+    failed = InputRecord("mllp:a", "APP|FAC|2", b"bad", iso(utc_now()), "error", b"AE", "why")
+    first, _ = await journal.accept_input(failed, [])
+    same, _ = await journal.accept_input(failed, [])
+    assert same.duplicate and same.id == first.id
+    fixed = InputRecord("mllp:a", "APP|FAC|2", b"good", iso(utc_now()), "processed", b"AA")
+    second, _ = await journal.accept_input(fixed, [])
+    assert not second.duplicate and second.id != first.id
+    assert (await journal.get_input(first.id)).status == "error"  # type: ignore[union-attr]
     await journal.close()
 
 

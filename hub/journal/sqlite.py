@@ -67,7 +67,8 @@ CREATE INDEX IF NOT EXISTS inputs_status ON inputs(status, source);
 CREATE TABLE IF NOT EXISTS triage_cases (
     triage_id TEXT PRIMARY KEY,
     patient_id TEXT NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    info TEXT
 );
 CREATE TABLE IF NOT EXISTS beds (
     hospital_id TEXT NOT NULL,
@@ -112,7 +113,7 @@ class SQLiteJournal:
         self._last_seq = 0
         self._pruned_through = 0
         self._census: dict[str, str] = {}
-        self._triage: dict[str, str] = {}
+        self._triage: dict[str, dict[str, Any]] = {}
         self._beds: dict[tuple[str, str], dict[str, Any]] = {}
         self._patient_bed: dict[str, tuple[str, str]] = {}
 
@@ -136,7 +137,15 @@ class SQLiteJournal:
         row = conn.execute("SELECT value FROM meta WHERE key='pruned_through'").fetchone()
         self._pruned_through = row[0] if row else 0
         self._census = dict(conn.execute("SELECT patient_id, hospital_id FROM patient_locations"))
-        self._triage = dict(conn.execute("SELECT triage_id, patient_id FROM triage_cases"))
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(triage_cases)")}
+        if "info" not in columns:  # journals written before triage status was kept
+            conn.execute("ALTER TABLE triage_cases ADD COLUMN info TEXT")
+        self._triage = {
+            tid: orjson.loads(info) if info else {"patient_id": pid}
+            for tid, pid, info in conn.execute(
+                "SELECT triage_id, patient_id, info FROM triage_cases"
+            )
+        }
         for hid, bid, pid, info in conn.execute(
             "SELECT hospital_id, bed_id, patient_id, info FROM beds ORDER BY seq"
         ):
@@ -442,14 +451,20 @@ class SQLiteJournal:
                 )
                 batch.census[pid] = hid
             if event.type == "triage_updated":
-                tid, tpid = event.data["triage_id"], event.data["patient_id"]
+                data = event.data
+                case = {
+                    "patient_id": data["patient_id"],
+                    "status": data["status"],
+                    "hospital_id": data.get("hospital_id"),
+                    "priority": data.get("priority"),
+                }
                 conn.execute(
-                    "INSERT INTO triage_cases(triage_id, patient_id, seq) VALUES (?,?,?)"
-                    " ON CONFLICT(triage_id) DO UPDATE SET"
-                    " patient_id=excluded.patient_id, seq=excluded.seq",
-                    (tid, tpid, seq),
+                    "INSERT INTO triage_cases(triage_id, patient_id, seq, info) VALUES (?,?,?,?)"
+                    " ON CONFLICT(triage_id) DO UPDATE SET patient_id=excluded.patient_id,"
+                    " seq=excluded.seq, info=excluded.info",
+                    (data["triage_id"], data["patient_id"], seq, orjson.dumps(case).decode()),
                 )
-                batch.triage[tid] = tpid
+                batch.triage[data["triage_id"]] = case
             if event.type == "bed_status_changed":
                 batch.beds.apply(conn, event)
             appended.append(Appended(event, _wire_only(wire), duplicate=False))
@@ -567,7 +582,16 @@ class SQLiteJournal:
         return frozenset((hospital,)) if hospital else frozenset()
 
     def triage_patient(self, triage_id: str) -> str | None:
-        return self._triage.get(triage_id)
+        case = self._triage.get(triage_id)
+        return case["patient_id"] if case else None
+
+    def patient_triage_cases(self, patient_id: str) -> dict[str, dict[str, Any]]:
+        # A scan: only merges ask, and they are rare next to the events that update cases.
+        return {
+            tid: dict(case)
+            for tid, case in self._triage.items()
+            if case["patient_id"] == patient_id
+        }
 
     def bed_board(self, hospital_id: str) -> list[dict[str, Any]]:
         return [dict(info) for (hid, _), info in sorted(self._beds.items()) if hid == hospital_id]
@@ -584,7 +608,7 @@ class _Batch:
     seq: int
     beds: _BedOverlay
     census: dict[str, str] = field(default_factory=dict)
-    triage: dict[str, str] = field(default_factory=dict)
+    triage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _BedOverlay:

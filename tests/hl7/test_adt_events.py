@@ -232,3 +232,48 @@ async def test_census_frees_beds_without_pv1_3_and_drives_the_bed_board(
     )
     assert other.status_code == 403
     await watcher.close()
+
+
+async def test_a40_merge_moves_bed_and_triage_to_the_surviving_patient(
+    hub_server: HubProcess,
+) -> None:
+    """A40 (clinical-reference §1.3 triggers; MRG-1 prior patient identifier list)."""
+    fac, old, new, visit = uid("F"), uid("P"), uid("P"), uid("V")
+    hospital, retired_room = Listener(), Listener()
+    await hospital.connect(hub_server, token(hospitals=[fac]))
+    await hospital.join(f"hospital_{fac}")
+    await hospital.join("triage_queue")
+    await retired_room.connect(hub_server, token(hospitals=[fac]))
+    pv1_ed = f"E|ED^1^A^{fac}" + "|" * 16 + visit
+    assert await send(
+        hub_server, adt("A04", uid("c"), f"{old}^^^HOSP^MR", pv1_ed, structure="ADT_A01")
+    ) == [("AA", None)]
+    assert (await retired_room.join(f"patient_{old}"))["ok"] is True
+    merge = (
+        f"MSH|^~\\&|PAS|HOSP|HUB|HOSP|20260310170000||ADT^A40^ADT_A39|{uid('c')}|P|2.5.1\r"
+        f"EVN||20260310170000\rPID|||{new}^^^HOSP^MR||Doe^Test\r"
+        f"MRG|{old}^^^HOSP^MR\r"
+    ).encode()
+    assert await send(hub_server, merge) == [("AA", None)]
+    await hospital.wait_for(lambda: len(hospital.of("bed_status_changed")) >= 2)
+    await hospital.wait_for(lambda: len(hospital.of("triage_updated")) >= 2)
+    beds = [
+        (e["bed_info"]["bed_id"], e["bed_info"].get("patient_id"))
+        for e in hospital.of("bed_status_changed")
+    ]
+    assert beds == [("ED:1:A", old), ("ED:1:A", new)]
+    triage = [(e["triage_id"], e["status"], e["patient_id"]) for e in hospital.of("triage_updated")]
+    assert triage == [(visit, "assigned", old), (visit, "assigned", new)]
+    await retired_room.wait_for(lambda: bool(retired_room.of("patient_alert")))
+    [alert] = retired_room.of("patient_alert")
+    assert alert["alert_type"] == "info" and alert["alert_data"]["surviving_patient_id"] == new
+    # the census follows the survivor: a discharge without PV1-3 frees the merged bed, and
+    # staff of the hospital may open the survivor's room
+    assert await send(
+        hub_server, adt("A03", uid("c"), f"{new}^^^HOSP^MR", "E", structure="ADT_A03")
+    ) == [("AA", None)]
+    await hospital.wait_for(lambda: len(hospital.of("bed_status_changed")) >= 3)
+    assert hospital.of("bed_status_changed")[-1]["bed_info"]["status"] == "cleaning"
+    assert (await retired_room.join(f"patient_{new}"))["ok"] is True
+    await hospital.close()
+    await retired_room.close()
