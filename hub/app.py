@@ -35,6 +35,8 @@ class HubApp:
         self.hub = HubContext(config, plugins)
         if plugins is None:
             self.hub.plugins.load_entry_points(config.plugins.disabled)
+        # before serving, so that bad plugin settings stop `hub serve` with a clear message
+        self.hub.configure_plugins()
         origins = allowed_origins(config)
         self.realtime = Realtime(self.hub, origins)
         self.hub.set_dispatcher(self.realtime.fanout.dispatch)

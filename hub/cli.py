@@ -28,7 +28,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hub.server import serve_forever
 
     setup_logging(config.logging.level, config.logging.format)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
     for failure in app.hub.plugins.failures:
         print(f"hub: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
     print(
@@ -125,7 +129,14 @@ def cmd_send(args: argparse.Namespace) -> int:
                         worst = 1
         return worst
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+        # refused, TLS handshake failed, or the hub closed on us (mutual TLS without a
+        # certificate it trusts, an address not on the listener's allow-list)
+        reason = str(exc) or type(exc).__name__
+        print(f"hub send: {args.host}:{args.port}: {reason}", file=sys.stderr)
+        return 2
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:

@@ -37,7 +37,9 @@ def configure(hub: HubContext) -> None:
     """Read settings and prepare state, once at startup, before any input starts.
 
     ``hub.plugin_settings(name)`` returns the plugin's ``[plugins.settings.NAME]`` table;
-    validate it here. Raising stops nothing: the error is logged and counted like any other.
+    validate it here. A ``pydantic.ValidationError`` or ``hub.config.ConfigError`` raised here
+    stops the hub at startup with the offending keys named (operators must see a bad setting);
+    any other exception is logged and counted like in every other hook.
     """
 
 

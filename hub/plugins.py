@@ -17,8 +17,10 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from pydantic import ValidationError
 
 from hub import hookspecs
+from hub.config import ConfigError
 
 log = logging.getLogger("hub.plugins")
 
@@ -35,6 +37,12 @@ class PluginInfo:
 class PluginFailure:
     name: str
     error: str
+
+
+class _NamedError(Exception):
+    def __init__(self, plugin: str, error: BaseException) -> None:
+        super().__init__(plugin)
+        self.plugin, self.error = plugin, error
 
 
 class PluginFailed(Exception):
@@ -86,6 +94,27 @@ class PluginHost:
         """
         return [result for _, result in self._call(hook, kwargs, ())[0]]
 
+    def configure(self, **kwargs: Any) -> None:
+        """Call every ``configure`` hook; invalid settings stop the hub before it serves.
+
+        A ``pydantic.ValidationError`` or ``ConfigError`` from a plugin becomes a
+        ``ConfigError`` naming the plugin's keys (``plugins.settings.NAME.key: problem``), the
+        same as the hub's own configuration; any other exception is isolated as usual.
+        """
+        try:
+            self._call("configure", kwargs, (ValidationError, ConfigError), name_errors=True)
+        except _NamedError as named:
+            exc, plugin = named.error, named.plugin
+            origin = f"plugins.settings.{plugin}"
+            if isinstance(exc, ValidationError):
+                lines = [f"invalid settings for plugin {plugin}:"]
+                for item in exc.errors():
+                    key = ".".join(str(p) for p in (origin, *item["loc"]))
+                    text = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+                    lines.append(f"  {key}: {text}")
+                raise ConfigError("\n".join(lines)) from exc
+            raise ConfigError(f"invalid settings for plugin {plugin} ({origin}): {exc}") from exc
+
     def call_strict(
         self, hook: str, passthrough: tuple[type[BaseException], ...], **kwargs: Any
     ) -> list[Any]:
@@ -99,7 +128,11 @@ class PluginHost:
         return self._call(hook, kwargs, passthrough)
 
     def _call(
-        self, hook: str, kwargs: dict[str, Any], passthrough: tuple[type[BaseException], ...]
+        self,
+        hook: str,
+        kwargs: dict[str, Any],
+        passthrough: tuple[type[BaseException], ...],
+        name_errors: bool = False,
     ) -> tuple[list[tuple[str, Any]], list[PluginFailed]]:
         caller = getattr(self.pm.hook, hook)
         results: list[tuple[str, Any]] = []
@@ -109,7 +142,9 @@ class PluginHost:
             args = {name: kwargs[name] for name in impl.argnames}
             try:
                 result = impl.function(**args)
-            except passthrough:
+            except passthrough as exc:
+                if name_errors:
+                    raise _NamedError(impl.plugin_name, exc) from exc
                 raise
             except Exception as exc:
                 log.exception(

@@ -107,6 +107,13 @@ class HubContext:
         self.background: set[asyncio.Task[Any]] = set()
         self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
         self.started = False
+        self._configured = False
+
+    def configure_plugins(self) -> None:
+        """Run the plugins' ``configure`` hooks once; raises ``ConfigError`` for bad settings."""
+        if not self._configured:
+            self.plugins.configure(hub=self)
+            self._configured = True
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
         return dict(self.config.plugins.settings.get(name, {}))
@@ -114,8 +121,8 @@ class HubContext:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.configure_plugins()
         await self.journal.open()
-        self.plugins.call("configure", hub=self)
         self.plugins.call("register_inputs", hub=self, register=self.inputs.append)
         for component in self.inputs:
             try:

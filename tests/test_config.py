@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,26 @@ def test_serve_refuses_to_start_on_invalid_config(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "realtime.max_queue_per_client" in proc.stderr
     assert "greater than or equal to 10" in proc.stderr
+
+
+def test_serve_refuses_bad_plugin_settings_naming_the_keys(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        "[journal]\npath = 'j.sqlite3'\n"
+        "[plugins.settings.adt]\nrelease_statuss = 'cleaning'\n"
+        "[[plugins.settings.hl7_mllp.listeners]]\nname = 'pas'\nport = 99999\n"
+    )
+    for plugins, expected in (
+        ("adt", "plugins.settings.adt.release_statuss: unknown key"),
+        ("hl7_mllp", "plugins.settings.hl7_mllp.listeners.0.port"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "hub", "serve", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+            env={**os.environ, "HUB_PLUGINS": plugins},
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert expected in proc.stderr

@@ -17,8 +17,16 @@ if TYPE_CHECKING:
     from hub.runtime import HubContext
 
 
+SETTINGS = MllpSettings()
+
+
+@hookimpl
+def configure(hub: HubContext) -> None:
+    global SETTINGS
+    SETTINGS = MllpSettings.model_validate(hub.plugin_settings("hl7_mllp"))
+
+
 @hookimpl
 def register_inputs(hub: HubContext, register: Callable[[Input], None]) -> None:
-    settings = MllpSettings.model_validate(hub.plugin_settings("hl7_mllp"))
-    for listener in settings.listeners:
+    for listener in SETTINGS.listeners:
         register(MllpListener(listener))

@@ -107,6 +107,23 @@ def _client_context(pki: Path, with_cert: bool) -> ssl.SSLContext:
     return context
 
 
+def test_hub_send_over_mutual_tls(tls_hub: HubProcess, pki: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "one.hl7"
+    path.write_bytes(MESSAGE.replace(b"TLS-1", b"TLS-SEND"))
+    base = [sys.executable, "-m", "hub", "send", str(path), "--port", str(tls_hub.mllp_port)]
+    tls = ["--tls", "--ca", str(pki / "ca.crt")]
+    client = ["--cert", str(pki / "client.crt"), "--key", str(pki / "client.key")]
+    ok = subprocess.run(base + tls + client, capture_output=True, text=True, timeout=60)
+    assert (ok.returncode, ok.stdout.strip()) == (0, f"{path}: TLS-SEND AA"), ok.stderr
+    # without a client certificate the hub refuses the handshake: a one-line reason, exit 2
+    refused = subprocess.run(base + tls, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("hub send: 127.0.0.1:") and "Traceback" not in refused.stderr
+
+
 def test_mutual_tls_accepts_a_known_client_and_refuses_others(
     tls_hub: HubProcess, pki: Path
 ) -> None:
