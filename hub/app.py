@@ -13,6 +13,7 @@ from hub.api import inbound as inbound_api
 from hub.api import ops as ops_api
 from hub.api.common import error
 from hub.config import HubConfig
+from hub.inputs import HttpInput
 from hub.plugins import PluginHost
 from hub.realtime.server import Realtime
 from hub.runtime import HubContext
@@ -35,8 +36,9 @@ class HubApp:
         self.hub = HubContext(config, plugins)
         if plugins is None:
             self.hub.plugins.load_entry_points(config.plugins.disabled)
-        # before serving, so that bad plugin settings stop `hub serve` with a clear message
-        self.hub.configure_plugins()
+        # before serving, so that bad plugin settings stop `hub serve` with a clear message,
+        # and HTTP inputs' routes exist before the first request
+        inputs = self.hub.register_inputs()
         origins = allowed_origins(config)
         self.realtime = Realtime(self.hub, origins)
         self.hub.set_dispatcher(self.realtime.fanout.dispatch)
@@ -53,6 +55,9 @@ class HubApp:
         quart.register_blueprint(ops_api.blueprint(self.hub))
         quart.register_blueprint(events_api.blueprint(self.hub))
         quart.register_blueprint(inbound_api.blueprint(self.hub))
+        for component in inputs:
+            if isinstance(component, HttpInput):
+                quart.register_blueprint(component.blueprint())
 
         @quart.errorhandler(413)
         async def _too_large(_: Any) -> Response:

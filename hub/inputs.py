@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from hub.events import utc_now
 
 if TYPE_CHECKING:
+    from quart import Blueprint
+
     from hub.runtime import HubContext
 
 
@@ -59,3 +61,14 @@ class Input(Protocol):
     def health(self) -> str | None:
         """None when healthy, otherwise why not (shown by /ready)."""
         ...
+
+
+@runtime_checkable
+class HttpInput(Input, Protocol):
+    """An input that receives over the hub's own HTTP server (FHIR rest-hook, feed pushes).
+
+    Its blueprint is mounted when the app is built, before serving, so its routes share the
+    hub's port, TLS termination and CORS policy.
+    """
+
+    def blueprint(self) -> Blueprint: ...

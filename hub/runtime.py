@@ -108,6 +108,7 @@ class HubContext:
         self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
         self.started = False
         self._configured = False
+        self._registered = False
 
     def configure_plugins(self) -> None:
         """Run the plugins' ``configure`` hooks once; raises ``ConfigError`` for bad settings."""
@@ -115,15 +116,22 @@ class HubContext:
             self.plugins.configure(hub=self)
             self._configured = True
 
+    def register_inputs(self) -> list[Input]:
+        """Configure the plugins and collect their inputs, once (before serving)."""
+        self.configure_plugins()
+        if not self._registered:
+            self.plugins.call("register_inputs", hub=self, register=self.inputs.append)
+            self._registered = True
+        return self.inputs
+
     def plugin_settings(self, name: str) -> dict[str, Any]:
         return dict(self.config.plugins.settings.get(name, {}))
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.configure_plugins()
+        self.register_inputs()
         await self.journal.open()
-        self.plugins.call("register_inputs", hub=self, register=self.inputs.append)
         for component in self.inputs:
             try:
                 await component.start(self)
@@ -291,13 +299,16 @@ class HubContext:
         raw: bytes,
         dedupe_key: str | None,
         answer: Callable[[NormalizeFailed | None], bytes | None],
+        problem: str | None = None,
     ) -> Accepted:
         """Normalize a message, then store it, its events and its answer in one commit.
 
         This is the inputs' fast path: one durable write per message instead of storing the
         raw message, journaling its events and recording the answer separately. Whatever
         ``answer`` returns for the outcome is what the sender gets, and what a duplicate of
-        the message (same ``dedupe_key``) gets again later, with no new events.
+        the message (same ``dedupe_key``) gets again later, with no new events. ``problem``
+        (the adapter's, e.g. invalid entries it left out) keeps the message as an error even
+        when the plugins succeeded on the rest.
         """
         failure: NormalizeFailed | None
         try:
@@ -312,9 +323,9 @@ class HubContext:
             dedupe_key=dedupe_key,
             raw=raw,
             received_at=iso(message.received_at),
-            status="error" if failure else "processed",
+            status="error" if failure or problem else "processed",
             reply=reply,
-            error=failure.reason if failure else None,
+            error="; ".join(t for t in (problem, failure.reason if failure else None) if t) or None,
         )
         drafts = [draft for _, draft in pairs]
         events = self._events(drafts, [d.id or "" for d in drafts])

@@ -1,0 +1,1 @@
+"""FHIR adapter: a Subscription notification receiver (rest-hook) and its parsing."""
