@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import Blueprint, Response, request
 
+from adapters.fhir.follow import Follower
 from adapters.fhir.notification import Delivery, Entry, PayloadError, parse_delivery
 from adapters.fhir.validation import Invalid, validate
 from hub.auth import AuthError
@@ -59,6 +59,37 @@ class SourceConfig(BaseModel):
         "R4", description="Version of plain resources and Bundles (notifications say theirs)."
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest body accepted.")
+    base_url: str | None = Field(
+        None,
+        description="The source's FHIR base URL, for reading id-only foci, empty "
+        "notifications and missed events.",
+    )
+    fetch_token_env: str | None = Field(
+        None, description="Environment variable holding a bearer token for reading."
+    )
+    fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout of each read.")
+    fetch_attempts: int = Field(3, ge=1, le=10, description="Tries per read (with backoff).")
+    fetch_backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles.")
+    heartbeat_s: float | None = Field(
+        None,
+        gt=0,
+        description="The subscriptions' heartbeat period: no notification within twice it "
+        "marks the source silent. None: no watchdog.",
+    )
+    gap_grace_s: float = Field(
+        5.0, ge=0, description="How long a missing event number may arrive late before recovery."
+    )
+    poll_types: list[str] = Field(
+        default_factory=lambda: ["Observation"],
+        description="Resource types searched for empty notifications (and recovery when the "
+        "missed events' types are unknown).",
+    )
+    recovery_limit: int = Field(1000, ge=1, description="Most resources read per recovery.")
+    alert_hospital: str = Field(
+        "system",
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Hospital whose room gets this source's system alerts (gaps, silence).",
+    )
     patient_id: Literal["reference", "identifier"] = Field(
         "reference",
         description="How the hub's patient id comes from a FHIR patient reference: the "
@@ -76,7 +107,7 @@ class SourceConfig(BaseModel):
             )
         if self.patient_id == "identifier" and not self.patient_identifier_system:
             raise ValueError("patient_id = identifier needs patient_identifier_system")
-        for env in (self.bearer_token_env, self.hmac_secret_env):
+        for env in (self.bearer_token_env, self.hmac_secret_env, self.fetch_token_env):
             if env and not os.environ.get(env):
                 raise ValueError(f"environment variable {env} is not set")
         return self
@@ -120,14 +151,6 @@ class FhirDelivery:
     entries: list[FhirEntry] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class SubscriptionState:
-    status: str = "requested"
-    last_seen: float = 0.0
-    last_event: int | None = None
-    kinds: dict[str, int] = field(default_factory=dict)
-
-
 def operation_outcome(issues: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": issues}
 
@@ -162,20 +185,30 @@ class FhirSource:
     def __init__(self, config: SourceConfig) -> None:
         self.config = config
         self.name = f"fhir:{config.name}"
-        self.subscriptions: dict[str, SubscriptionState] = {}
         self._hub: HubContext | None = None
         token_env, secret_env = config.bearer_token_env, config.hmac_secret_env
         self._token = os.environ.get(token_env, "").encode() if token_env else None
         self._secret = os.environ.get(secret_env, "").encode() if secret_env else None
+        fetch_env = config.fetch_token_env
+        self.follower = Follower(
+            config, self.name, os.environ.get(fetch_env) if fetch_env else None
+        )
 
     async def start(self, hub: HubContext) -> None:
         self._hub = hub
+        await self.follower.start(hub, self._deliver_read)
+        for stored in await hub.journal.pending_inputs(self.name):
+            # notifications whose resources were being read when the hub stopped
+            self._read_later(stored.id, stored.reply, self._parse_stored(stored))
 
     async def stop(self) -> None:
+        await self.follower.stop()
         self._hub = None
 
     def health(self) -> str | None:
-        return None if self._hub is not None else "not started"
+        if self._hub is None:
+            return "not started"
+        return self.follower.health()
 
     # --- request handling -----------------------------------------------------------------
 
@@ -259,7 +292,12 @@ class FhirSource:
         if problems and not accepted.stored.duplicate:
             hub.metrics.input_errors.labels(self.name, "invalid_resource").inc()
         if delivery.is_notification and not accepted.stored.duplicate:
-            self._track(delivery)
+            self.follower.noticed(delivery)
+            if self.follower.needs_reading(delivery):
+                await hub.journal.finish_input(
+                    accepted.stored.id, "pending", accepted.reply, "reading notified resources"
+                )
+                self._read_later(accepted.stored.id, accepted.reply, delivery)
         log.info(
             "fhir delivery handled",
             extra={
@@ -283,10 +321,14 @@ class FhirSource:
         """
         hub = self._hub
         assert hub is not None
-        delivery = parse_delivery(orjson.loads(stored.raw) if stored.raw.strip() else None)
+        delivery = self._parse_stored(stored)
         entries, problems = self._checked(delivery)
         message = self._message(delivery, entries)
         reasons = [p["diagnostics"] for p in problems]
+        if delivery.is_notification and self.follower.needs_reading(delivery):
+            problem = await self.follower.read(delivery)
+            if problem:
+                reasons.append(problem)
         try:
             await hub.ingest(message, id_prefix=f"{self.name}:{stored.id}")
         except NormalizeFailed as exc:
@@ -372,17 +414,43 @@ class FhirSource:
         rid = reference.split("Patient/", 1)[1].split("/", 1)[0]
         return rid or None
 
-    def _track(self, delivery: Delivery) -> None:
-        key = delivery.subscription or "(unnamed)"
-        state = self.subscriptions.setdefault(key, SubscriptionState())
-        state.last_seen = time.monotonic()
-        kind = delivery.kind or "?"
-        state.kinds[kind] = state.kinds.get(kind, 0) + 1
-        if kind == "handshake":
-            state.status = "active"
-        numbers = [e.number for e in delivery.events if e.number is not None]
-        if numbers:
-            state.last_event = max(numbers)
+    def _parse_stored(self, stored: StoredInput) -> Delivery:
+        return parse_delivery(orjson.loads(stored.raw) if stored.raw.strip() else None)
+
+    def _read_later(self, input_id: int, reply: bytes | None, delivery: Delivery) -> None:
+        async def read() -> None:
+            hub = self._hub
+            assert hub is not None
+            problem = await self.follower.read(delivery)
+            status = "error" if problem else "processed"
+            await hub.journal.finish_input(input_id, status, reply, problem)
+            if problem:
+                hub.metrics.input_errors.labels(self.name, "read_failed").inc()
+
+        self.follower.spawn(read(), "read")
+
+    async def _deliver_read(self, resources: list[dict[str, Any]], why: str) -> str | None:
+        """Store and process resources read from the server as an input of their own."""
+        hub = self._hub
+        assert hub is not None
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        }
+        raw = orjson.dumps(bundle)
+        delivery = parse_delivery(bundle)
+        entries, problems = self._checked(delivery)
+        problem = "; ".join(p["diagnostics"] for p in problems) or None
+
+        def answer(failure: NormalizeFailed | None) -> bytes:
+            text = failure.reason if failure else why
+            return _reply(200, operation_outcome([issue("information", "informational", text)]))
+
+        accepted = await hub.accept(self._message(delivery, entries), raw, None, answer, problem)
+        if accepted.stored.status == "error":
+            return f"read resources kept as inbound {accepted.stored.id} with errors"
+        return None
 
     def blueprint(self) -> Blueprint:
         bp = Blueprint(f"fhir_{self.config.name}", __name__)

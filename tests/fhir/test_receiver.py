@@ -71,12 +71,21 @@ def observation(
 
 
 def notification(
-    version: str, kind: str, number: int | None, resources: list[dict[str, Any]], sub: str = "sub-1"
+    version: str,
+    kind: str,
+    number: int | None,
+    resources: list[dict[str, Any]],
+    sub: str = "sub-1",
+    *,
+    base: str = "https://fhir.example.test/fhir",
+    content: str = "full-resource",
 ) -> dict[str, Any]:
-    base = "https://fhir.example.test/fhir"
+    """A topic-based notification Bundle as the Backport IG (R4, R4B) and R5 shape it."""
     events = (
         []
         if number is None
+        else [{"eventNumber": str(number)}]
+        if content == "empty"
         else [
             {"eventNumber": str(number), "focus": {"reference": f"{base}/Observation/{r['id']}"}}
             for r in resources[:1]
@@ -91,15 +100,12 @@ def notification(
             {"name": "events-since-subscription-start", "valueString": str(number or 0)},
         ]
         for e in events:
-            params.append(
-                {
-                    "name": "notification-event",
-                    "part": [
-                        {"name": "event-number", "valueString": e["eventNumber"]},
-                        {"name": "focus", "valueReference": e["focus"]},
-                    ],
-                }
-            )
+            parts: list[dict[str, Any]] = [
+                {"name": "event-number", "valueString": e["eventNumber"]}
+            ]
+            if "focus" in e:
+                parts.append({"name": "focus", "valueReference": e["focus"]})
+            params.append({"name": "notification-event", "part": parts})
         status: dict[str, Any] = {"resourceType": "Parameters", "id": uid("s"), "parameter": params}
     else:
         status = {
@@ -124,7 +130,7 @@ def notification(
             "resource": r,
             "request": {"method": "PUT", "url": f"Observation/{r['id']}"},
         }
-        for r in resources
+        for r in (resources if content == "full-resource" else [])
     ]
     return {
         "resourceType": "Bundle",
