@@ -89,7 +89,10 @@ class RiskUpdated(EventPayload):
     event_type: ClassVar[str] = "risk_updated"
     patient_id: Identifier = Field(description="Patient identifier.")
     risk_score: float = Field(ge=0.0, le=1.0, description="Normalised risk, 0..1.")
-    risk_level: Literal["low", "medium", "high", "critical"] = Field(description="Risk band.")
+    risk_level: Literal["low", "low-medium", "medium", "high", "critical"] = Field(
+        description="Risk band; NEWS2 uses low, low-medium (a single parameter scoring 3), "
+        "medium and high (RCP 2017 Chart 3)."
+    )
     explanation: dict[str, Any] = Field(
         default_factory=dict, description="What drove the score (features, raw score, method)."
     )
