@@ -7,36 +7,16 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import HubProcess, token, uid
+from tests.fhir.conftest import HMAC_SECRET
 from tests.test_socketio import Listener
 
-HMAC_SECRET = "medplum-subscription-secret-for-tests"
 INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-
-
-@pytest.fixture(scope="module")
-def fhir_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    state: Path = tmp_path_factory.mktemp("fhir")
-    hub = HubProcess(state)
-    settings = json.loads(hub.env()["HUB_PLUGINS__SETTINGS"])
-    settings["fhir"] = {
-        "sources": [
-            {"name": "default", "accept_hub_tokens": True},
-            {"name": "medplum", "hmac_secret_env": "TEST_MEDPLUM_SECRET", "fhir_version": "R4"},
-        ]
-    }
-    hub.extra_env.update(
-        HUB_PLUGINS__SETTINGS=json.dumps(settings), TEST_MEDPLUM_SECRET=HMAC_SECRET
-    )
-    yield hub.start()
-    hub.stop()
 
 
 def observation(
