@@ -78,6 +78,9 @@ class HubProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # the caller never gets a handle to stop it, so a hub that did not come up must not
+        # outlive the test session
+        self.stop()
         raise RuntimeError(f"hub did not become ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:

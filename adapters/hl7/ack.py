@@ -8,7 +8,9 @@ message's version: ERR-1 (ELD) before 2.5, ERR-2/3/4 (ERL, 0357 code, 0516 sever
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -56,15 +58,35 @@ class AckError:
     severity: str = "E"  # table 0516
 
 
+# Under load many ACKs share a millisecond, and all of a second share MSH-7: the last
+# conversions are kept instead of being redone for every ACK.
+_last_millis: tuple[int, str] = (-1, "")
+_last_second: tuple[int, str] = (-1, "")
+
+
 def new_control_id() -> str:
     """Unique per ACK (never the literal 'ACK'), and 17 characters: MSH-10 is an ST of at
     most 20 in v2.3-2.6, and strict receivers reject longer ones. Milliseconds since the
     epoch, the process id and a per-process counter, each in base 36, so ids sort by time."""
+    global _last_millis
     millis = time.time_ns() // 1_000_000
-    return f"H{_base36(millis, 8)}{_PROCESS_TAG}{_base36(next(_counter), 4)}"
+    if _last_millis[0] != millis:
+        _last_millis = (millis, f"H{_base36(millis, 8)}{_PROCESS_TAG}")
+    return _last_millis[1] + _base36(next(_counter), 4)
+
+
+def _timestamp(now: float) -> str:
+    """MSH-7 for ``now``: whole seconds, UTC."""
+    global _last_second
+    second = math.floor(now)  # as gmtime() rounds
+    if _last_second[0] != second:
+        _last_second = (second, time.strftime("%Y%m%d%H%M%S", time.gmtime(now)) + "+0000")
+    return _last_second[1]
 
 
 def escape(text: str, sep: Separators) -> str:
+    if not _needs_escape(text, sep):
+        return text  # the usual case (ids, names): skip six replace() copies
     out = text.replace(sep.escape, f"{sep.escape}E{sep.escape}")
     for char, code in (
         (sep.field, "F"),
@@ -76,6 +98,20 @@ def escape(text: str, sep: Separators) -> str:
     return out.replace("\r", " ").replace("\n", f"{sep.escape}.br{sep.escape}")
 
 
+def _needs_escape(text: str, sep: Separators) -> bool:
+    field, component, repetition, esc, subcomponent = sep
+    return (
+        esc in text
+        or field in text
+        or component in text
+        or subcomponent in text
+        or repetition in text
+        or "\r" in text
+        or "\n" in text
+    )
+
+
+@functools.lru_cache(maxsize=256)
 def _version_at_least(version: str, minimum: tuple[int, ...]) -> bool:
     parts = []
     for piece in version.split("."):
@@ -110,7 +146,7 @@ def build_ack(
     msg_type = sep.component.join(
         ["ACK", trigger or ""] if two_component_type else ["ACK", trigger or "", "ACK"]
     )
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now if now is not None else time.time()))
+    stamp = _timestamp(now if now is not None else time.time())
     fields = [
         "MSH",
         sep.encoding_characters,
@@ -118,7 +154,7 @@ def build_ack(
         escape(facility, sep) if facility is not None else raw(6) or raw(4),
         raw(3),
         raw(4),
-        stamp + "+0000",
+        stamp,
         "",
         msg_type,
         control_id or new_control_id(),

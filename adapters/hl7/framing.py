@@ -103,3 +103,10 @@ class FrameDecoder:
     def pending(self) -> int:
         """Bytes buffered for an incomplete frame."""
         return len(self._buf)
+
+
+def frame_all(messages: list[bytes]) -> bytes:
+    """Several framed messages as one buffer, so they leave in a single write."""
+    if len(messages) == 1:
+        return SB + messages[0] + EB + CR
+    return b"".join(SB + message + EB + CR for message in messages)

@@ -14,12 +14,13 @@ import asyncio
 import ipaddress
 import logging
 import ssl
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.hl7.ack import AckError, ack_code, build_ack, encode_ack
-from adapters.hl7.framing import FrameDecoder, Oversized, frame
+from adapters.hl7.framing import FrameDecoder, Oversized, frame_all
 from adapters.hl7.message import Hl7Error, Message, parse
 from hub.events import iso, utc_now
 from hub.inputs import InboundMessage, NormalizeFailed
@@ -29,6 +30,14 @@ if TYPE_CHECKING:
     from hub.runtime import HubContext
 
 log = logging.getLogger("adapters.hl7")
+
+# A connection stops reading once this many frames (or bytes) wait to be handled, so a sender
+# that does not wait for its ACKs is held back by TCP instead of growing the hub's memory; it
+# reads again once half of them are answered.
+MAX_QUEUED_FRAMES = 32
+MAX_QUEUED_BYTES = 4 * 1_048_576
+# How long stop() lets in-flight messages finish (their answers are then written).
+STOP_GRACE_S = 10.0
 
 SUPPORTED_VERSIONS = [
     "2.3",
@@ -124,7 +133,7 @@ class MllpListener:
         self._server: asyncio.Server | None = None
         self._hub: HubContext | None = None
         self._networks = [ipaddress.ip_network(s, strict=False) for s in config.allowed_sources]
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections: set[_Connection] = set()
         self.port: int | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -134,12 +143,9 @@ class MllpListener:
         for stored in await hub.journal.pending_inputs(self.name):
             # stored before a crash but never answered: finish them; a resend is a duplicate
             await self._process(stored, None)
-        self._server = await asyncio.start_server(
-            self._connection,
-            self.config.host,
-            self.config.port,
-            limit=2**20,
-            ssl=self._tls_context(),
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._connected, self.config.host, self.config.port, ssl=self._tls_context()
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("mllp listening", extra={"listener": self.name, "port": self.port})
@@ -157,11 +163,16 @@ class MllpListener:
         return context
 
     async def stop(self) -> None:
+        """Close every connection; a message being handled still gets its answer first."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
+        workers = [w for c in list(self._connections) if (w := c.close()) is not None]
+        if not workers:
+            return
+        _, late = await asyncio.wait(workers, timeout=STOP_GRACE_S)
+        for task in late:  # a journal that does not answer must not hold up shutdown
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
 
     async def reprocess(self, stored: StoredInput) -> bytes:
         """Run a kept message through the plugins again (after a fix or a plugin upgrade)."""
@@ -175,48 +186,31 @@ class MllpListener:
 
     # --- connections --------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        try:
-            if self._networks and not any(
-                ipaddress.ip_address(peer[0]) in net for net in self._networks
-            ):
-                log.warning("mllp peer not allowed", extra={"listener": self.name})
-                return
-            decoder = FrameDecoder(self.config.max_message_bytes)
-            while True:
-                try:
-                    data = await asyncio.wait_for(reader.read(65536), self.config.idle_timeout_s)
-                except TimeoutError:
-                    break
-                if not data:
-                    break
-                for item in decoder.feed(data):
-                    try:
-                        replies = await self._handle(item, writer)
-                    except Exception:
-                        # nothing was promised: AR tells the sender to retry later, unchanged
-                        log.exception("mllp message failed", extra={"listener": self.name})
-                        replies = [
-                            self._nak(
-                                None,
-                                "AR",
-                                AckError("207", "the hub could not store the message; retry later"),
-                            )
-                        ]
-                    for reply in replies:
-                        writer.write(frame(reply))
-                    await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
+    def _connected(self) -> _Connection:
+        return _Connection(self)
 
-    async def _handle(self, item: bytes | Oversized, writer: asyncio.StreamWriter) -> list[bytes]:
+    def _allowed(self, peer: Any) -> bool:
+        if not self._networks:
+            return True
+        try:
+            address = ipaddress.ip_address(peer[0])
+        except (TypeError, ValueError, IndexError):
+            return False
+        return any(address in net for net in self._networks)
+
+    async def _reply_to(self, item: bytes | Oversized) -> list[bytes]:
+        try:
+            return await self._handle(item)
+        except Exception:
+            # nothing was promised: AR tells the sender to retry later, unchanged
+            log.exception("mllp message failed", extra={"listener": self.name})
+            return [
+                self._nak(
+                    None, "AR", AckError("207", "the hub could not store the message; retry later")
+                )
+            ]
+
+    async def _handle(self, item: bytes | Oversized) -> list[bytes]:
         """The frames to answer ``item`` with (enhanced mode's commit ACK is written early)."""
         hub = self._hub
         assert hub is not None
@@ -352,3 +346,185 @@ class MllpListener:
         )
         self._log(message, reply, False)
         return reply
+
+
+def _size(item: bytes | Oversized) -> int:
+    return len(item) if isinstance(item, bytes) else len(item.prefix)
+
+
+class _Connection(asyncio.Protocol):
+    """One MLLP peer, driven by the transport's callbacks rather than a read loop.
+
+    Frames are decoded as bytes arrive and queued; one worker task per connection handles them
+    one at a time, in order, and writes each answer before taking the next, so answers leave in
+    message order. The worker exists only while frames wait. Idleness is checked by a single
+    timer that re-arms itself from the last activity, so a busy connection costs no timer work
+    per read.
+    """
+
+    def __init__(self, listener: MllpListener) -> None:
+        self._listener = listener
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._decoder = FrameDecoder(listener.config.max_message_bytes)
+        self._queue: deque[bytes | Oversized] = deque()
+        self._queued_bytes = 0
+        self._worker: asyncio.Task[None] | None = None
+        self._reading_paused = False
+        self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None
+        self._finishing = False  # EOF or stop: answer what is in hand, read nothing more
+        self._closed = False  # the transport is closing or gone: nothing more can be written
+        self._last_activity = 0.0
+        self._idle: asyncio.TimerHandle | None = None
+
+    # --- transport callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        listener = self._listener
+        if not listener._allowed(transport.get_extra_info("peername") or ("?", 0)):
+            log.warning("mllp peer not allowed", extra={"listener": listener.name})
+            self._closed = True
+            transport.close()
+            return
+        listener._connections.add(self)
+        self._last_activity = self._loop.time()
+        self._idle = self._loop.call_later(listener.config.idle_timeout_s, self._check_idle)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed or self._finishing:
+            return
+        self._last_activity = self._loop.time()
+        items = self._decoder.feed(data)
+        if not items:
+            return
+        queue = self._queue
+        queue.extend(items)
+        self._queued_bytes += sum(map(_size, items))
+        if not self._reading_paused and (
+            len(queue) >= MAX_QUEUED_FRAMES or self._queued_bytes >= MAX_QUEUED_BYTES
+        ):
+            self._reading_paused = True
+            self._pause_reading()
+        if self._worker is None:
+            self._worker = self._loop.create_task(self._work())
+
+    def eof_received(self) -> bool:
+        self._finishing = True
+        # Keep the socket open to answer what is queued; the worker closes it when done.
+        # (Over TLS asyncio closes regardless; the read loop this replaced did the same.)
+        return self._worker is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._drop_queue()
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._wake_writer()
+        if self._worker is None:
+            self._listener._connections.discard(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writer()
+
+    # --- handling -----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        listener = self._listener
+        queue = self._queue
+        transport = self._transport
+        assert transport is not None
+        try:
+            while queue and not self._closed:
+                item = queue.popleft()
+                self._queued_bytes -= _size(item)
+                if self._reading_paused and (
+                    len(queue) <= MAX_QUEUED_FRAMES // 2
+                    and self._queued_bytes < MAX_QUEUED_BYTES // 2
+                    and not self._finishing
+                ):
+                    self._reading_paused = False
+                    transport.resume_reading()
+                replies = await listener._reply_to(item)
+                if self._closed:
+                    break  # the peer is gone: the answer is stored for its resend
+                transport.write(frame_all(replies))
+                if self._write_paused:
+                    self._writable = self._loop.create_future()
+                    await self._writable
+                self._last_activity = self._loop.time()
+        except asyncio.CancelledError:
+            self._abort()  # stop() gave up waiting: the sender resends what was not answered
+            raise
+        except Exception:
+            log.exception("mllp connection failed", extra={"listener": listener.name})
+            self._abort()
+        finally:
+            self._worker = None
+            if self._closed:
+                listener._connections.discard(self)
+            elif self._finishing:
+                self._close_transport()
+
+    def close(self) -> asyncio.Task[None] | None:
+        """Read nothing more and drop queued frames; the frame in hand still gets its answer.
+
+        Returns the worker to wait for, if one is running (it closes the transport when done).
+        """
+        self._finishing = True
+        self._drop_queue()
+        if self._worker is None:
+            self._close_transport()
+            return None
+        if not self._reading_paused and not self._closed:
+            self._reading_paused = True
+            self._pause_reading()
+        return self._worker
+
+    def _check_idle(self) -> None:
+        self._idle = None
+        if self._closed:
+            return
+        timeout = self._listener.config.idle_timeout_s
+        idle = self._loop.time() - self._last_activity
+        if self._worker is None and idle >= timeout:
+            self._close_transport()
+            return
+        # Busy, or active since the timer was set: wait out the rest of the period.
+        delay = timeout if self._worker is not None else timeout - idle
+        self._idle = self._loop.call_later(delay, self._check_idle)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _drop_queue(self) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    def _wake_writer(self) -> None:
+        waiter = self._writable
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._writable = None
+
+    def _pause_reading(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def _close_transport(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()  # sends what is buffered first; connection_lost follows
+
+    def _abort(self) -> None:
+        self._closed = True
+        if self._transport is not None:
+            self._transport.abort()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 # HL7 table 0211 -> Python codec (clinical-reference §9.4 / integration-engines §9.4).
@@ -72,6 +72,27 @@ class Separators(NamedTuple):
 DEFAULT_SEPARATORS = Separators()
 _SEGMENT_SPLIT = re.compile(r"\r\n|\r|\n")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+_VALID_IDS: set[str] = set()  # ids seen valid; at most 26 * 36 * 36 of them
+
+
+def _valid_segment_id(name: str) -> bool:
+    if _SEGMENT_ID.match(name) is None:
+        return False
+    _VALID_IDS.add(name)
+    return True
+
+
+def _nth(text: str, sep: str, n: int) -> str | None:
+    """The n-th (1-based) piece of ``text`` split on ``sep``, None when there are fewer.
+
+    Equal to ``text.split(sep)[n - 1]``; the first piece, the one nearly always asked for, is
+    cut out without building the list.
+    """
+    if n == 1:
+        end = text.find(sep)
+        return text if end < 0 else text[:end]
+    parts = text.split(sep)
+    return parts[n - 1] if n <= len(parts) else None
 
 
 def codec_for(charset_field: str | None, default: str) -> str:
@@ -112,10 +133,15 @@ class Message:
     separators: Separators
     codec: str
     segments: list[list[str]]  # fields still escaped; index n is field n (MSH included)
+    _header_cache: dict[int, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # --- access -----------------------------------------------------------------------------
 
     def segment(self, name: str, occurrence: int = 0) -> list[str] | None:
+        if name == "MSH" and occurrence == 0:
+            return self.segments[0]  # parse() guarantees it comes first
         seen = 0
         for seg in self.segments:
             if seg[0] == name:
@@ -155,9 +181,9 @@ class Message:
         repetition: int = 1,
     ) -> str | None:
         raw = self.raw_value(seg, field, component, subcomponent, repetition)
-        if raw is None or (seg is not None and seg[0] == "MSH" and field <= 2):
+        if raw is None or (field <= 2 and seg is not None and seg[0] == "MSH"):
             return raw  # MSH-1 and MSH-2 are the separators themselves, never escaped
-        return self.unescape(raw) if self.separators.escape in raw else raw
+        return self.unescape(raw) if self.separators[3] in raw else raw
 
     def raw_value(
         self,
@@ -168,22 +194,21 @@ class Message:
         repetition: int = 1,
     ) -> str | None:
         """The value as sent, escapes not decoded; None when absent or empty."""
-        text = self.raw_field(seg, field)
+        if seg is None or field >= len(seg):
+            return None
+        text = seg[field]
         if not text:
             return None
-        if seg is not None and seg[0] == "MSH" and field <= 2:
+        if field <= 2 and seg[0] == "MSH":
             return text
         sep = self.separators
-        reps = text.split(sep.repetition)
-        if repetition > len(reps):
+        rep = _nth(text, sep[2], repetition)
+        if rep is None:
             return None
-        comps = reps[repetition - 1].split(sep.component)
-        if component > len(comps):
+        comp = _nth(rep, sep[1], component)
+        if comp is None:
             return None
-        subs = comps[component - 1].split(sep.subcomponent)
-        if subcomponent > len(subs):
-            return None
-        return subs[subcomponent - 1] or None
+        return _nth(comp, sep[4], subcomponent) or None
 
     def repetitions(self, seg: list[str] | None, field: int) -> list[str]:
         """The raw repetitions of a field, for callers that pick one by its content (PID-3)."""
@@ -246,53 +271,64 @@ class Message:
 
     # --- header -------------------------------------------------------------------------------
 
+    def _header(self, field: int, component: int) -> str | None:
+        # The listener, the plugins and the ACK each read the same few MSH fields; decode
+        # each once. A Message is not modified after parse(), so the values cannot go stale.
+        key = field * 64 + component
+        cache = self._header_cache
+        if key in cache:
+            return cache[key]
+        value = self.value_of(self.segments[0], field, component)
+        cache[key] = value
+        return value
+
     @property
     def msh(self) -> list[str]:
         return self.segments[0]
 
     @property
     def control_id(self) -> str | None:
-        return self.value("MSH", 10)
+        return self._header(10, 1)
 
     @property
     def message_code(self) -> str | None:
-        return self.value("MSH", 9, 1)
+        return self._header(9, 1)
 
     @property
     def trigger(self) -> str | None:
-        return self.value("MSH", 9, 2)
+        return self._header(9, 2)
 
     @property
     def structure(self) -> str | None:
-        return self.value("MSH", 9, 3)
+        return self._header(9, 3)
 
     @property
     def version(self) -> str | None:
-        return self.value("MSH", 12, 1)
+        return self._header(12, 1)
 
     @property
     def processing_id(self) -> str | None:
-        return self.value("MSH", 11, 1)
+        return self._header(11, 1)
 
     @property
     def sending_application(self) -> str | None:
-        return self.value("MSH", 3)
+        return self._header(3, 1)
 
     @property
     def sending_facility(self) -> str | None:
-        return self.value("MSH", 4)
+        return self._header(4, 1)
 
     @property
     def accept_ack_type(self) -> str | None:
-        return self.value("MSH", 15)
+        return self._header(15, 1)
 
     @property
     def application_ack_type(self) -> str | None:
-        return self.value("MSH", 16)
+        return self._header(16, 1)
 
     @property
     def charset_field(self) -> str | None:
-        return self.value("MSH", 18)
+        return self._header(18, 1)
 
     @property
     def enhanced_mode(self) -> bool:
@@ -322,11 +358,13 @@ def parse(raw: bytes, default_charset: str = "ascii") -> Message:
     if len(set(separators)) != 5:
         raise Hl7Error("MSH-2 repeats a separator", "102", "MSH^1^2")
     segments: list[list[str]] = []
-    for line in _SEGMENT_SPLIT.split(text):
+    # Senders nearly always end segments with CR alone; str.split beats the regex there.
+    lines = _SEGMENT_SPLIT.split(text) if "\n" in text else text.split("\r")
+    for line in lines:
         if not line.strip("\x00 \t"):
             continue
         fields = line.split(field_sep)
-        if not _SEGMENT_ID.match(fields[0]):
+        if fields[0] not in _VALID_IDS and not _valid_segment_id(fields[0]):
             raise Hl7Error(
                 f"invalid segment id {fields[0][:8]!r}",
                 "100",
@@ -336,7 +374,7 @@ def parse(raw: bytes, default_charset: str = "ascii") -> Message:
             fields.insert(1, field_sep)
         segments.append(fields)
     message = Message(separators, codec, segments)
-    for field, name in ((9, "message type"), (10, "message control id"), (12, "version id")):
-        if not message.value("MSH", field):
-            raise Hl7Error(f"MSH-{field} ({name}) is required", "101", f"MSH^1^{field}")
+    for number, name in ((9, "message type"), (10, "message control id"), (12, "version id")):
+        if not message._header(number, 1):
+            raise Hl7Error(f"MSH-{number} ({name}) is required", "101", f"MSH^1^{number}")
     return message
