@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +24,7 @@ from quart import Blueprint, Response, request
 from adapters.fhir.follow import Follower
 from adapters.fhir.notification import Delivery, Entry, PayloadError, parse_delivery
 from adapters.fhir.validation import Invalid, validate
+from hub.api.common import HttpError, authenticate
 from hub.auth import AuthError
 from hub.inputs import InboundMessage, NormalizeFailed
 
@@ -470,6 +472,41 @@ class FhirSource:
             f"{base}/<rtype>/<rid>", f"put_{self.config.name}", put_resource, methods=["PUT"]
         )
         bp.add_url_rule(f"{base}/<rtype>", f"type_{self.config.name}", post_type, methods=["POST"])
+
+        async def subscriptions() -> Response:
+            # operators' view of what the hub knows about this source's subscriptions
+            hub = self._hub
+            if hub is None:
+                return _fail(503, "transient", "the FHIR receiver is not running")
+            try:
+                await authenticate(hub, roles=("admin",))
+            except HttpError as exc:
+                return exc.response
+            now = time.monotonic()
+            body = {
+                "source": self.config.name,
+                "silent": self.follower.tracker.silent(),
+                "subscriptions": {
+                    key: {
+                        "status": sub.status,
+                        "last_event_number": sub.last_number,
+                        "last_event_time": sub.last_event_time,
+                        "seconds_since_last_notification": round(now - sub.last_seen, 1),
+                        "silent": sub.silent,
+                        "counter_resets": sub.resets,
+                        "awaiting_events": sorted(sub.missing),
+                    }
+                    for key, sub in sorted(self.follower.tracker.subscriptions.items())
+                },
+            }
+            return Response(orjson.dumps(body), status=200, content_type="application/json")
+
+        bp.add_url_rule(
+            f"/api/fhir/{self.config.name}/subscriptions",
+            f"subs_{self.config.name}",
+            subscriptions,
+            methods=["GET"],
+        )
         return bp
 
 

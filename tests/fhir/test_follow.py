@@ -174,4 +174,13 @@ async def test_silence_is_reported_and_cleared(follow_hub: HubProcess, server: F
     await watcher.wait_for(lambda: len(watcher.of("hospital_alert")) >= 2)
     assert "again" in watcher.of("hospital_alert")[1]["alert_data"]["message"]
     assert httpx.get(follow_hub.url + "/ready").status_code == 200
+    admin = {"Authorization": f"Bearer {token(role='admin')}"}
+    status = httpx.get(follow_hub.url + "/api/fhir/watched/subscriptions", headers=admin).json()
+    mine = status["subscriptions"][f"https://fhir.example.test/fhir/Subscription/{sub}"]
+    assert mine["status"] == "active" and mine["silent"] is False
+    nurse = {"Authorization": f"Bearer {token()}"}
+    assert (
+        httpx.get(follow_hub.url + "/api/fhir/watched/subscriptions", headers=nurse).status_code
+        == 403
+    )
     await watcher.close()
