@@ -62,9 +62,14 @@ class PluginHost:
         self._versions: dict[str, str | None] = {}
         self.on_error = on_error
 
-    def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
-        only_env = os.environ.get("HUB_PLUGINS")
-        only = {p.strip() for p in only_env.split(",") if p.strip()} if only_env else None
+    def load_entry_points(
+        self, disabled: Iterable[str] = (), only: Iterable[str] | None = None
+    ) -> None:
+        """Load installed plugins; ``only`` (else ``HUB_PLUGINS``) limits them by name."""
+        if only is None:
+            only_env = os.environ.get("HUB_PLUGINS")
+            only = {p.strip() for p in only_env.split(",") if p.strip()} if only_env else None
+        only = set(only) if only is not None else None
         skip = set(disabled)
         for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
             if ep.name in skip or (only is not None and ep.name not in only):

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import HubProcess, free_port, token, uid
+from hub.testing import free_port
+from tests.conftest import HubProcess, token, uid
 from tests.fhir.fhir_server import FhirServer
 from tests.fhir.test_receiver import notification, observation, post
 from tests.test_socketio import Listener
