@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from hub import __version__
@@ -139,22 +140,51 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 2
 
 
-def cmd_reprocess(args: argparse.Namespace) -> int:
-    import httpx
-
+def _operator(args: argparse.Namespace, sub: str, role: str) -> tuple[str, str]:
+    """The hub's URL and a bearer token: given, or minted from the local secret (the CLI runs
+    beside the hub it operates)."""
     config = _load(args)
     tok = args.token
     if not tok:
         from hub.auth import load_or_create_secret, mint_token
 
         tok = mint_token(
-            load_or_create_secret(config.auth),
-            sub="cli-reprocess",
-            role="admin",
-            ttl_s=300,
-            config=config.auth,
+            load_or_create_secret(config.auth), sub=sub, role=role, ttl_s=300, config=config.auth
         )
-    url = args.url or f"http://{config.server.host}:{config.server.port}"
+    return args.url or f"http://{config.server.host}:{config.server.port}", tok
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    import httpx
+
+    url, tok = _operator(args, f"cli-alert:{args.by}", "admin")
+    data = {"message": args.message, "raised_by": args.by}
+    if args.unit:
+        data["unit"] = args.unit
+    try:
+        r = httpx.post(
+            f"{url}/api/events/hospital_alert",
+            json={"hospital_id": args.hospital, "alert_type": args.type, "alert_data": data},
+            headers={"Authorization": f"Bearer {tok}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        print(f"hub alert: {url}: {exc}", file=sys.stderr)
+        return 2
+    body = r.json()
+    if r.status_code != 202:
+        print(
+            f"hub alert: {r.status_code} {body.get('error')}: {body.get('detail')}", file=sys.stderr
+        )
+        return 1
+    print(f"{args.type} alert for hospital {args.hospital}: id {body['id']} seq {body['seq']}")
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    import httpx
+
+    url, tok = _operator(args, "cli-reprocess", "admin")
     status = 0
     for input_id in args.ids:
         r = httpx.post(
@@ -229,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--url", help="hub URL (default: server.host/port from the config)")
     rep.add_argument("--token", help="admin token (default: minted from the local secret)")
     rep.set_defaults(func=cmd_reprocess)
+
+    alert = with_config(sub.add_parser("alert", help="raise a hospital alert (operators)"))
+    alert.add_argument("hospital", help="hospital id: the alert goes to room hospital_<id>")
+    alert.add_argument("message", help="what clinicians should read (no patient names)")
+    alert.add_argument(
+        "--type", default="emergency", choices=("emergency", "capacity", "system"), help="class"
+    )
+    alert.add_argument("--unit", help="unit or ward concerned")
+    alert.add_argument("--by", default=os.environ.get("USER", "operator"), help="who raised it")
+    alert.add_argument("--url", help="hub URL (default: server.host/port from the config)")
+    alert.add_argument("--token", help="admin token (default: minted from the local secret)")
+    alert.set_defaults(func=cmd_alert)
 
     ref = sub.add_parser("config-reference", help="print every config key with default and help")
     ref.set_defaults(func=cmd_config_reference)
