@@ -215,6 +215,7 @@ class HubContext:
 
     def _events(self, drafts: list[EventDraft], ids: list[str]) -> list[Event]:
         received = utc_now()
+        received_iso = iso(received)
         events = []
         for draft, event_id in zip(drafts, ids, strict=True):
             payload = draft.payload
@@ -226,7 +227,7 @@ class HubContext:
                     seq=0,
                     type=payload.event_type,
                     timestamp=iso(timestamp),
-                    received_at=iso(received),
+                    received_at=received_iso,
                     source=draft.source,
                     rooms=tuple(payload.rooms()),
                     data=data,
