@@ -305,6 +305,17 @@ async def wait_alerts(state: dict[str, Any], expected: int, timeout: float) -> l
     return [c.get("patient_alert", 0) for c in state["counts"]]
 
 
+def commit_histogram(port: int) -> dict[str, float]:
+    """Cumulative counts of journal commits by duration bucket, from the hub's /metrics."""
+    text = common._get_text(f"http://127.0.0.1:{port}/metrics")
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("hub_journal_write_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 async def amain(opts: argparse.Namespace) -> int:
     from hub.auth import mint_token
 
@@ -340,6 +351,7 @@ async def amain(opts: argparse.Namespace) -> int:
             state, sent // PATIENTS * opts.per_bundle, 30
         )
         results["expected_per_subscriber"] = sent // PATIENTS * opts.per_bundle
+        results["journal_commit_seconds"] = await asyncio.to_thread(commit_histogram, port)
     finally:
         for w in workers:
             await w.close()
