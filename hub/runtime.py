@@ -50,6 +50,11 @@ class Census:
     def triage_patient(self, triage_id: str) -> str | None:
         return self._journal.triage_patient(triage_id)
 
+    def patient_hospital(self, patient_id: str) -> str | None:
+        """The one hospital the patient is known in, or None (unknown, or not one)."""
+        hospitals = self._journal.patient_hospitals(patient_id)
+        return next(iter(hospitals)) if len(hospitals) == 1 else None
+
     def patient_triage_cases(self, patient_id: str) -> dict[str, dict[str, Any]]:
         """The patient's triage cases by id, each with its last status, hospital and priority."""
         return self._journal.patient_triage_cases(patient_id)

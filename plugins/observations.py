@@ -174,8 +174,7 @@ def fhir_time(value: Any) -> datetime | None:
 
 
 def _hospital(patient: str) -> str | None:
-    hospitals = HUB.census.patient_hospitals(patient) if HUB is not None else frozenset()
-    return next(iter(hospitals)) if len(hospitals) == 1 else None
+    return HUB.census.patient_hospital(patient) if HUB is not None else None
 
 
 def _alert(entry: FhirEntry, source: str) -> EventDraft | None:

@@ -155,22 +155,7 @@ def _notification(bundle: dict[str, Any], status: dict[str, Any], version: str) 
                 timestamp=event.get("timestamp"),
             )
         )
-    entries = []
-    raw_entries = bundle.get("entry") or []
-    for index, item in enumerate(raw_entries[1:], start=1):
-        if not isinstance(item, dict):
-            raise PayloadError(f"entry {index} is not an object", f"Bundle.entry[{index}]")
-        resource = item.get("resource")
-        request: dict[str, Any] = item["request"] if isinstance(item.get("request"), dict) else {}
-        entries.append(
-            Entry(
-                index=index,
-                resource=resource if isinstance(resource, dict) else None,
-                full_url=item.get("fullUrl"),
-                method=request.get("method"),
-                reference=reference_key(item.get("fullUrl") or request.get("url")),
-            )
-        )
+    entries = _entries(bundle.get("entry") or [], start=1)
     # id-only: the foci are the entries to read (unless the sender also listed them)
     listed = {e.reference for e in entries if e.reference}
     for event in events:
@@ -243,8 +228,13 @@ def parse_delivery(body: Any, path_reference: str | None = None) -> Delivery:
         return _notification(body, first, "R4")
     if btype not in PLAIN_BUNDLES:
         raise PayloadError(f"Bundle type {btype!r} is not accepted", "Bundle.type")
+    return Delivery(form="bundle", version=None, entries=_entries(raw_entries, start=0))
+
+
+def _entries(raw_entries: list[Any], start: int) -> list[Entry]:
+    """Bundle entries from ``start`` (1 skips a notification's status entry)."""
     entries = []
-    for index, item in enumerate(raw_entries):
+    for index, item in enumerate(raw_entries[start:], start=start):
         if not isinstance(item, dict):
             raise PayloadError(f"entry {index} is not an object", f"Bundle.entry[{index}]")
         resource = item.get("resource")
@@ -258,7 +248,7 @@ def parse_delivery(body: Any, path_reference: str | None = None) -> Delivery:
                 reference=reference_key(item.get("fullUrl") or request.get("url")),
             )
         )
-    return Delivery(form="bundle", version=None, entries=entries)
+    return entries
 
 
 def _is_backport_status(resource: dict[str, Any]) -> bool:

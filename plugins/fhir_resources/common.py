@@ -82,10 +82,7 @@ class Context:
 
     def census_hospital(self, patient: str) -> str | None:
         """The patient's hospital when the census places them in exactly one."""
-        if self.hub is None:
-            return None
-        hospitals = self.hub.census.patient_hospitals(patient)
-        return next(iter(hospitals)) if len(hospitals) == 1 else None
+        return self.hub.census.patient_hospital(patient) if self.hub is not None else None
 
 
 def index_delivery(delivery: FhirDelivery) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:

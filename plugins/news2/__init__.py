@@ -64,8 +64,7 @@ def configure(hub: HubContext) -> None:
 
 
 def _hospital(patient: str) -> str | None:
-    hospitals = HUB.census.patient_hospitals(patient) if HUB is not None else frozenset()
-    return next(iter(hospitals)) if len(hospitals) == 1 else None
+    return HUB.census.patient_hospital(patient) if HUB is not None else None
 
 
 def _explanation(change: ScoreChange) -> dict[str, Any]:

@@ -48,6 +48,10 @@ class FakeCensus:
     def patient_hospitals(self, patient_id: str) -> frozenset[str]:
         return frozenset(self.hospitals.get(patient_id, set()))
 
+    def patient_hospital(self, patient_id: str) -> str | None:
+        hospitals = self.patient_hospitals(patient_id)
+        return next(iter(hospitals)) if len(hospitals) == 1 else None
+
 
 class FakeHub:
     """What ``configure`` reads: the plugin's settings table and the census."""
