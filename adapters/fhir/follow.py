@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from adapters.fhir.fetch import FetchError, FhirFetcher
-from adapters.fhir.notification import Delivery, parse_delivery, reference_key
+from adapters.fhir.notification import Delivery, parse_delivery, parse_status, reference_key
 from adapters.fhir.subscriptions import Gap, SubscriptionTracker
 from hub.events import EventDraft, HospitalAlert
 
@@ -155,12 +155,35 @@ class Follower:
                 self.spawn(self._recover(gap), "recover")
             if self.config.heartbeat_s:
                 for key in self.tracker.newly_silent(now, self.config.heartbeat_s):
-                    self._alert(
-                        f"FHIR source {self.config.name}: no notification or heartbeat for "
-                        f"{2 * self.config.heartbeat_s:g} s",
-                        key,
-                        {"silent": True},
+                    self.spawn(self._silent(key), "silent")
+
+    async def _silent(self, subscription: str) -> None:
+        """Report a silent subscription, with what the server says of it when it can be asked.
+
+        The Backport IG's answer to silence is a ``$status`` call: the server's status tells
+        an operator whether the subscription is in error on the server's side, and its event
+        count shows events that were sent but never arrived, which then go through the usual
+        gap recovery.
+        """
+        period = 2 * (self.config.heartbeat_s or 0)
+        message = f"FHIR source {self.config.name}: no notification or heartbeat for {period:g} s"
+        extra: dict[str, Any] = {"silent": True}
+        if self.fetcher is not None and subscription.count("/") >= 1:
+            try:
+                status = parse_status(
+                    await self.fetcher.get(f"{self.fetcher.url(subscription)}/$status")
+                )
+            except (FetchError, ValueError) as exc:
+                extra["server_status"] = "unknown"
+                message += f"; $status failed: {exc}"
+            else:
+                if status is not None:
+                    extra["server_status"] = status.status
+                    message += f"; the server says the subscription is {status.status}"
+                    self.tracker.note_count(
+                        subscription, status.events_since_start, time.monotonic()
                     )
+        self._alert(message, subscription, extra)
 
     async def _recover(self, gap: Gap) -> None:
         how = "$events" if self.fetcher is not None else "none (no base_url)"

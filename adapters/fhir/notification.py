@@ -231,6 +231,29 @@ def parse_delivery(body: Any, path_reference: str | None = None) -> Delivery:
     return Delivery(form="bundle", version=None, entries=_entries(raw_entries, start=0))
 
 
+def parse_status(body: Any) -> Delivery | None:
+    """The status a server returns from ``Subscription/{id}/$status``: a searchset Bundle whose
+    first SubscriptionStatus (R4B, R5) or Backport ``Parameters`` (R4) is read, or one of
+    those resources on its own. None when the answer holds no status."""
+    if not isinstance(body, dict):
+        return None
+    candidates = [body]
+    if body.get("resourceType") == "Bundle":
+        candidates = [
+            e["resource"]
+            for e in body.get("entry") or []
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
+    for resource in candidates:
+        rtype = resource.get("resourceType")
+        if rtype == "SubscriptionStatus" or (
+            rtype == "Parameters" and _is_backport_status(resource)
+        ):
+            version = "R4" if rtype == "Parameters" else "R4B"
+            return _notification({"entry": [{"resource": resource}]}, resource, version)
+    return None
+
+
 def _entries(raw_entries: list[Any], start: int) -> list[Entry]:
     """Bundle entries from ``start`` (1 skips a notification's status entry)."""
     entries = []

@@ -94,6 +94,9 @@ class SubscriptionTracker:
             for missing in range(sub.last_number + 1, number):
                 sub.missing.setdefault(missing, (now + self.grace_s, previous_time))
             sub.last_number = number
+        if sub.last_number is None and events_since_start is not None:
+            # the first thing heard (a heartbeat after a hub restart, say) sets the baseline
+            sub.last_number = events_since_start
         # a heartbeat (or an event) whose count is ahead of what arrived means events were lost
         if (
             events_since_start is not None
@@ -105,6 +108,18 @@ class SubscriptionTracker:
                 sub.missing.setdefault(missing, (now + self.grace_s, previous_time))
             sub.last_number = events_since_start
         return Seen(reset, returned, previous_time)
+
+    def note_count(self, subscription: str, events_since_start: int | None, now: float) -> None:
+        """The server's own event count (from ``$status``): numbers above what arrived are
+        missing, and are reported after the grace period like any gap. Not a notification:
+        it does not end a silence."""
+        sub = self.subscriptions.get(subscription)
+        if sub is None or events_since_start is None or sub.last_number is None:
+            return
+        if events_since_start > sub.last_number:
+            for missing in range(sub.last_number + 1, events_since_start + 1):
+                sub.missing.setdefault(missing, (now + self.grace_s, sub.last_event_time))
+            sub.last_number = events_since_start
 
     def due_gaps(self, now: float) -> list[Gap]:
         """Gaps whose grace has passed, as contiguous ranges; they are forgotten once returned."""

@@ -19,6 +19,7 @@ class FhirServer:
         self.supports_events = True
         self.fail_next = 0  # answer this many requests with 503 first
         self.requests: list[str] = []
+        self.status = "active"  # what $status reports, with the number of events sent
 
     def add(self, resource: dict[str, Any], updated: str = "2026-03-10T16:00:00Z") -> None:
         resource.setdefault("meta", {})["lastUpdated"] = updated
@@ -35,6 +36,16 @@ class FhirServer:
             self.fail_next -= 1
             return web.Response(status=503)
         parts = request.match_info["path"].strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "Subscription" and parts[2] == "$status":
+            status = {
+                "resourceType": "SubscriptionStatus",
+                "status": self.status,
+                "type": "query-status",
+                "eventsSinceSubscriptionStart": str(max(self.events, default=0)),
+            }
+            return self._json(
+                {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": status}]}
+            )
         if len(parts) == 3 and parts[0] == "Subscription" and parts[2] == "$events":
             if not self.supports_events:
                 return self._json({"resourceType": "OperationOutcome"}, 404)

@@ -161,27 +161,40 @@ async def test_a_counter_that_goes_down_is_a_restart_not_a_gap(
     await watcher.close()
 
 
-async def test_silence_is_reported_and_cleared(follow_hub: HubProcess, server: FhirServer) -> None:
-    watcher = await watch(follow_hub, uid("p"))
+async def test_silence_is_reported_with_the_servers_status_and_cleared(
+    follow_hub: HubProcess, server: FhirServer
+) -> None:
+    patient = uid("p")
+    watcher = await watch(follow_hub, patient)
     sub = uid("sub")
-    beat = notification("R4", "heartbeat", None, [], sub)
+    obs = observation(uid("o"), patient, 6.6, "HH")
+    server.add(obs, updated="2099-02-01T00:00:00Z")
+    server.events[1] = f"Observation/{obs['id']}"
+    server.status = "error"
+    # a heartbeat, then silence: the server's $status says it sent an event that never came
+    beat = notification("R4", "heartbeat", None, [], sub, base=base(follow_hub))
     assert post(follow_hub, beat, path="/fhir/watched").status_code == 200
     await watcher.wait_for(lambda: bool(watcher.of("hospital_alert")), timeout=10)
-    [silent] = watcher.of("hospital_alert")
-    assert silent["alert_data"]["silent"] is True and silent["alert_data"]["source"] == "watched"
+    silent = watcher.of("hospital_alert")[0]["alert_data"]
+    assert silent["silent"] is True and silent["source"] == "watched"
+    assert silent["server_status"] == "error" and "the server says" in silent["message"]
     ready = httpx.get(follow_hub.url + "/ready")
     assert ready.status_code == 503 and "fhir:watched" in ready.text
+    # the missed event is then recovered like any gap
+    await watcher.wait_for(lambda: bool(watcher.of("patient_alert")), timeout=10)
+    assert messages(watcher) == ["Potassium 6.6 mmol/L (critical high)"]
+    assert any(a["alert_data"].get("missed_from") == 1 for a in watcher.of("hospital_alert"))
     assert post(follow_hub, beat, path="/fhir/watched").status_code == 200
-    await watcher.wait_for(lambda: len(watcher.of("hospital_alert")) >= 2)
-    assert "again" in watcher.of("hospital_alert")[1]["alert_data"]["message"]
+    await watcher.wait_for(
+        lambda: any("again" in a["alert_data"]["message"] for a in watcher.of("hospital_alert"))
+    )
     assert httpx.get(follow_hub.url + "/ready").status_code == 200
     admin = {"Authorization": f"Bearer {token(role='admin')}"}
     status = httpx.get(follow_hub.url + "/api/fhir/watched/subscriptions", headers=admin).json()
-    mine = status["subscriptions"][f"https://fhir.example.test/fhir/Subscription/{sub}"]
+    mine = status["subscriptions"][f"{base(follow_hub)}/Subscription/{sub}"]
     assert mine["status"] == "active" and mine["silent"] is False
+    assert mine["last_event_number"] == 1
     nurse = {"Authorization": f"Bearer {token()}"}
-    assert (
-        httpx.get(follow_hub.url + "/api/fhir/watched/subscriptions", headers=nurse).status_code
-        == 403
-    )
+    listing = httpx.get(follow_hub.url + "/api/fhir/watched/subscriptions", headers=nurse)
+    assert listing.status_code == 403
     await watcher.close()
