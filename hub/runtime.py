@@ -67,6 +67,14 @@ class Census:
         """The bed a patient occupies, as the hub last heard."""
         return self._journal.patient_bed(patient_id)
 
+    def bed(self, hospital_id: str, bed_id: str) -> dict[str, Any] | None:
+        """One bed's latest record: status, patient, ``updated_at`` (the event's time)."""
+        return self._journal.bed(hospital_id, bed_id)
+
+    def staff(self, hospital_id: str) -> list[dict[str, Any]]:
+        """Staff of a hospital as last heard: ``staff_id``, ``staff_type``, ``available``."""
+        return self._journal.staff(hospital_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Normalized:

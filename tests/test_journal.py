@@ -211,3 +211,37 @@ async def test_bed_board_follows_bed_events_and_survives_restart(tmp_path: Path)
     assert journal.patient_bed("P2")["bed_id"] == "B2"  # type: ignore[index]
     assert journal.bed_board("H2") == []
     await journal.close()
+
+
+async def test_staff_census_keeps_the_latest_availability_and_survives_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = SQLiteJournal(path)
+    await journal.open()
+
+    def staff(n: int, sid: str, available: bool, hospital: str = "H1") -> Event:
+        return make_event(
+            n,
+            type="staff_availability_changed",
+            rooms=(f"hospital_{hospital}",),
+            data={
+                "hospital_id": hospital,
+                "staff_id": sid,
+                "staff_type": "nurse",
+                "available": available,
+            },
+        )
+
+    await journal.append([staff(1, "N1", True), staff(2, "N2", True), staff(3, "D9", True, "H2")])
+    await journal.append([staff(4, "N1", False)])
+    assert [(s["staff_id"], s["available"]) for s in journal.staff("H1")] == [
+        ("N1", False),
+        ("N2", True),
+    ]
+    await journal.close()
+    journal = SQLiteJournal(path)
+    await journal.open()
+    assert [s["staff_id"] for s in journal.staff("H1")] == ["N1", "N2"]
+    assert journal.staff("H2")[0]["staff_id"] == "D9" and journal.staff("H3") == []
+    await journal.close()

@@ -129,6 +129,8 @@ def openapi_document() -> dict[str, Any]:
         ("/api/plugins", "Loaded and failed plugins (admin)"),
         ("/api/inbound", "Inbound messages kept by the hub, by status (admin)"),
         ("/api/inbound/{id}", "One inbound message with its raw bytes and reply (admin)"),
+        ("/api/hospitals/{id}/beds", "The hospital's bed board (readers of hospital_{id})"),
+        ("/api/hospitals/{id}/staff", "Staff and on-duty counts (readers of hospital_{id})"),
     ):
         paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
     return {

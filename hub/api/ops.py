@@ -81,18 +81,42 @@ def blueprint(hub: HubContext) -> Blueprint:
             }
         )
 
-    @bp.get("/api/hospitals/<hospital_id>/beds")
-    async def beds(hospital_id: str) -> Response:
+    async def hospital_reader(hospital_id: str) -> Response | None:
+        """None when the caller may read the hospital (as they may join its room)."""
         principal = await authenticate(hub)
         try:
             room = parse_room(f"hospital_{hospital_id}")
         except InvalidRoom:
             return error(400, "bad_request", "invalid hospital id")
         decision = hub.authorize(principal, room)
-        if not decision.allowed:
-            return error(403, "forbidden", decision.reason)
+        return None if decision.allowed else error(403, "forbidden", decision.reason)
+
+    @bp.get("/api/hospitals/<hospital_id>/beds")
+    async def beds(hospital_id: str) -> Response:
+        refused = await hospital_reader(hospital_id)
+        if refused is not None:
+            return refused
         board = hub.census.bed_board(hospital_id)
         return json_response({"hospital_id": hospital_id, "beds": board})
+
+    @bp.get("/api/hospitals/<hospital_id>/staff")
+    async def staff(hospital_id: str) -> Response:
+        refused = await hospital_reader(hospital_id)
+        if refused is not None:
+            return refused
+        members = hub.census.staff(hospital_id)
+        on_duty = {"doctor": 0, "nurse": 0, "other": 0}
+        for member in members:
+            if member["available"]:
+                on_duty[member["staff_type"]] = on_duty.get(member["staff_type"], 0) + 1
+        return json_response(
+            {
+                "hospital_id": hospital_id,
+                "on_duty": on_duty,
+                "on_duty_total": sum(on_duty.values()),
+                "staff": members,
+            }
+        )
 
     @bp.get("/api/plugins")
     async def plugins() -> Response:

@@ -88,6 +88,13 @@ CREATE TABLE IF NOT EXISTS beds (
     seq INTEGER NOT NULL,
     PRIMARY KEY (hospital_id, bed_id)
 );
+CREATE TABLE IF NOT EXISTS staff (
+    hospital_id TEXT NOT NULL,
+    staff_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (hospital_id, staff_id)
+);
 CREATE TABLE IF NOT EXISTS patient_locations (
     patient_id TEXT PRIMARY KEY,
     hospital_id TEXT NOT NULL,
@@ -126,7 +133,10 @@ class SQLiteJournal:
         self._census: dict[str, str] = {}
         self._triage: dict[str, dict[str, Any]] = {}
         self._beds: dict[tuple[str, str], dict[str, Any]] = {}
+        # the same bed records by hospital, so one hospital's board is not a scan of all beds
+        self._hospital_beds: dict[str, dict[str, dict[str, Any]]] = {}
         self._patient_bed: dict[str, tuple[str, str]] = {}
+        self._staff: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def last_seq(self) -> int:
@@ -162,9 +172,13 @@ class SQLiteJournal:
         for hid, bid, pid, info in conn.execute(
             "SELECT hospital_id, bed_id, patient_id, info FROM beds ORDER BY seq"
         ):
-            self._beds[(hid, bid)] = orjson.loads(info)
+            record = orjson.loads(info)
+            self._beds[(hid, bid)] = record
+            self._hospital_beds.setdefault(hid, {})[bid] = record
             if pid:
                 self._patient_bed[pid] = (hid, bid)
+        for hid, sid, info in conn.execute("SELECT hospital_id, staff_id, info FROM staff"):
+            self._staff.setdefault(hid, {})[sid] = orjson.loads(info)
         return conn
 
     async def close(self) -> None:
@@ -367,7 +381,9 @@ class SQLiteJournal:
     def _write(self, items: list[_Item]) -> list[Any]:
         conn = self._wconn
         assert conn is not None
-        batch = _Batch(self._last_seq, _BedOverlay(self._beds, self._patient_bed))
+        batch = _Batch(
+            self._last_seq, _BedOverlay(self._beds, self._hospital_beds, self._patient_bed)
+        )
         results: list[Any] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -418,6 +434,8 @@ class SQLiteJournal:
         self._census.update(batch.census)
         self._triage.update(batch.triage)
         batch.beds.commit()
+        for (hid, sid), record in batch.staff.items():
+            self._staff.setdefault(hid, {})[sid] = record
         return results
 
     def _accept(
@@ -524,6 +542,23 @@ class SQLiteJournal:
                 batch.triage[data["triage_id"]] = case
             if event.type == "bed_status_changed":
                 batch.beds.apply(conn, event)
+            elif event.type == "staff_availability_changed":
+                data = event.data
+                record = {
+                    "staff_id": data["staff_id"],
+                    "staff_type": data["staff_type"],
+                    "available": data["available"],
+                    "unit": data.get("unit"),
+                    "updated_at": event.timestamp,
+                    "seq": seq,
+                }
+                conn.execute(
+                    "INSERT INTO staff(hospital_id, staff_id, info, seq) VALUES (?,?,?,?)"
+                    " ON CONFLICT(hospital_id, staff_id) DO UPDATE SET info=excluded.info,"
+                    " seq=excluded.seq",
+                    (data["hospital_id"], data["staff_id"], orjson.dumps(record).decode(), seq),
+                )
+                batch.staff[(data["hospital_id"], data["staff_id"])] = record
             appended.append(Appended(event, _wire_only(wire), duplicate=False))
         return appended
 
@@ -653,7 +688,16 @@ class SQLiteJournal:
         }
 
     def bed_board(self, hospital_id: str) -> list[dict[str, Any]]:
-        return [dict(info) for (hid, _), info in sorted(self._beds.items()) if hid == hospital_id]
+        beds = self._hospital_beds.get(hospital_id, {})
+        return [dict(beds[bid]) for bid in sorted(beds)]
+
+    def bed(self, hospital_id: str, bed_id: str) -> dict[str, Any] | None:
+        record = self._hospital_beds.get(hospital_id, {}).get(bed_id)
+        return dict(record) if record else None
+
+    def staff(self, hospital_id: str) -> list[dict[str, Any]]:
+        members = self._staff.get(hospital_id, {})
+        return [dict(members[sid]) for sid in sorted(members)]
 
     def patient_bed(self, patient_id: str) -> dict[str, Any] | None:
         key = self._patient_bed.get(patient_id)
@@ -668,15 +712,19 @@ class _Batch:
     beds: _BedOverlay
     census: dict[str, str] = field(default_factory=dict)
     triage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    staff: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 class _BedOverlay:
     """Bed-board changes of one write batch, applied to memory only once it is committed."""
 
     def __init__(
-        self, beds: dict[tuple[str, str], dict[str, Any]], patient_bed: dict[str, tuple[str, str]]
+        self,
+        beds: dict[tuple[str, str], dict[str, Any]],
+        hospital_beds: dict[str, dict[str, dict[str, Any]]],
+        patient_bed: dict[str, tuple[str, str]],
     ) -> None:
-        self._beds, self._patient_bed = beds, patient_bed
+        self._beds, self._hospital_beds, self._patient_bed = beds, hospital_beds, patient_bed
         self.beds: dict[tuple[str, str], dict[str, Any]] = {}
         self.patient_bed: dict[str, tuple[str, str] | None] = {}
 
@@ -709,6 +757,8 @@ class _BedOverlay:
 
     def commit(self) -> None:
         self._beds.update(self.beds)
+        for (hid, bid), record in self.beds.items():
+            self._hospital_beds.setdefault(hid, {})[bid] = record
         for patient, key in self.patient_bed.items():
             if key is None:
                 self._patient_bed.pop(patient, None)
