@@ -70,6 +70,12 @@ class Metrics:
             ["adapter", "reason"],
             registry=r,
         )
+        self.input_problems = Counter(
+            "hub_input_problems_total",
+            "System alerts raised about inputs (silent, failing), by input and problem",
+            ["input", "problem"],
+            registry=r,
+        )
         self.plugin_errors = Counter(
             "hub_plugin_errors_total",
             "Exceptions raised by plugin hooks",

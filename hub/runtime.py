@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from hub.auth import Principal, TokenVerifier, load_or_create_secret
 from hub.config import HubConfig
 from hub.events import Event, EventDraft, iso, new_event_id, utc_now
+from hub.input_alerts import InputAlerts
 from hub.inputs import InboundMessage, Input, NormalizeFailed, RejectMessage
 from hub.journal import Appended, InputRecord, Journal, SQLiteJournal, StoredInput
 from hub.metrics import Metrics
@@ -116,6 +118,7 @@ class HubContext:
             on_commit=self._committed,
         )
         self.census = Census(self.journal)
+        self.input_alerts = InputAlerts(self)
         self.inputs: list[Input] = []
         self.background: set[asyncio.Task[Any]] = set()
         self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
@@ -151,6 +154,7 @@ class HubContext:
             except Exception:
                 log.exception("input failed to start", extra={"input": component.name})
         self._spawn(self._prune_loop(), "journal-prune")
+        self._spawn(self._watch_inputs(), "input-watchdog")
         self.started = True
         global _current
         _current = self
@@ -175,6 +179,14 @@ class HubContext:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+    async def _watch_inputs(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.input_alerts.check_silence(self.inputs, time.monotonic())
+            except Exception:
+                log.exception("input watchdog failed")
 
     async def _prune_loop(self) -> None:
         cfg = self.config.journal

@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import logging
 import ssl
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
@@ -89,6 +90,16 @@ class ListenerConfig(BaseModel):
     processing_ids: list[str] = Field(
         default_factory=lambda: ["P", "T", "D"], description="MSH-11 values accepted."
     )
+    max_silence_s: float | None = Field(
+        None,
+        gt=0,
+        description="Raise a system alert when no message arrived for this long (a sender "
+        "that normally sends every minute stopped); cleared by the next message.",
+    )
+    alert_hospitals: list[str] = Field(
+        default_factory=lambda: ["system"],
+        description="Hospitals whose rooms get this listener's system alerts.",
+    )
 
 
 class MllpSettings(BaseModel):
@@ -135,6 +146,10 @@ class MllpListener:
         self._networks = [ipaddress.ip_network(s, strict=False) for s in config.allowed_sources]
         self._connections: set[_Connection] = set()
         self.port: int | None = None
+        # read by the hub's input watchdog (hub/input_alerts.py)
+        self.max_silence_s = config.max_silence_s
+        self.alert_hospitals = config.alert_hospitals
+        self.last_activity = time.monotonic()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -212,6 +227,7 @@ class MllpListener:
 
     async def _handle(self, item: bytes | Oversized) -> list[bytes]:
         """The frames to answer ``item`` with (enhanced mode's commit ACK is written early)."""
+        self.last_activity = time.monotonic()
         hub = self._hub
         assert hub is not None
         metrics = hub.metrics
