@@ -551,6 +551,7 @@ class SQLiteJournal:
                     "unit": data.get("unit"),
                     "updated_at": event.timestamp,
                     "seq": seq,
+                    "source": event.source,
                 }
                 conn.execute(
                     "INSERT INTO staff(hospital_id, staff_id, info, seq) VALUES (?,?,?,?)"
@@ -739,7 +740,11 @@ class _BedOverlay:
     def apply(self, conn: sqlite3.Connection, event: Event) -> None:
         info = dict(event.data["bed_info"])
         key = (event.data["hospital_id"], info["bed_id"])
-        info.update(hospital_id=key[0], updated_at=event.timestamp, seq=event.seq)
+        # updated_at and source let a feed tell a stale update from a newer one of another
+        # system (clinical-reference: the newest event time wins, conflicts are counted)
+        info.update(
+            hospital_id=key[0], updated_at=event.timestamp, seq=event.seq, source=event.source
+        )
         patient = info.get("patient_id")
         previous = self._bed(key)
         leaving = previous.get("patient_id") if previous else None
