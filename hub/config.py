@@ -178,6 +178,15 @@ class PluginsConfig(_Section):
         default_factory=dict,
         description="Per-plugin settings tables ([plugins.settings.NAME]), validated by each.",
     )
+    isolate: Literal["third-party", "all", "none"] = Field(
+        "third-party",
+        description="Plugins whose normalize and event_journaled run in a thread of their own "
+        "with a time limit, so one that hangs cannot stop the hub: those not shipped with the "
+        "hub, all, or none (each call off the event loop costs ~50 us).",
+    )
+    hook_timeout_s: float = Field(
+        5.0, gt=0, description="An isolated plugin answering later than this is marked hung."
+    )
 
 
 class HubConfig(_Section):

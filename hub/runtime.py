@@ -119,6 +119,7 @@ class HubContext:
         )
         self.census = Census(self.journal)
         self.input_alerts = InputAlerts(self)
+        self.plugins.on_hung = self._plugin_hung
         self.inputs: list[Input] = []
         self.background: set[asyncio.Task[Any]] = set()
         self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
@@ -129,8 +130,20 @@ class HubContext:
     def configure_plugins(self) -> None:
         """Run the plugins' ``configure`` hooks once; raises ``ConfigError`` for bad settings."""
         if not self._configured:
+            self.plugins.hook_timeout_s = self.config.plugins.hook_timeout_s
+            self.plugins.apply_isolation(self.config.plugins.isolate)
             self.plugins.configure(hub=self)
             self._configured = True
+
+    def _plugin_hung(self, name: str, hook: str) -> None:
+        self.input_alerts.problem(
+            f"plugin:{name}",
+            "hung",
+            ["system"],
+            f"plugin {name} did not answer {hook} within {self.plugins.hook_timeout_s:g} s; "
+            "it is skipped until the hub restarts, and the messages it missed are kept as "
+            "errors for reprocessing",
+        )
 
     def register_inputs(self) -> list[Input]:
         """Configure the plugins and collect their inputs, once (before serving)."""
@@ -173,6 +186,7 @@ class HubContext:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.journal.close()
+        self.plugins.shutdown()
         self.started = False
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -268,7 +282,7 @@ class HubContext:
         events = self._events(drafts, [d.id or new_event_id() for d in drafts])
         return await self.journal.append(events)
 
-    def normalize(self, message: InboundMessage) -> Normalized:
+    async def normalize(self, message: InboundMessage) -> Normalized:
         """Every plugin's drafts for ``message``, each with a local id (``plugin:index``).
 
         Raises ``NormalizeFailed`` when a plugin rejects the message or produces an invalid
@@ -277,7 +291,7 @@ class HubContext:
         message can be kept as an error and reprocessed once the plugin is fixed.
         """
         try:
-            results, failed = self.plugins.call_each(
+            results, failed = await self.plugins.call_each_async(
                 "normalize", (RejectMessage, ValidationError), message=message
             )
         except RejectMessage as exc:
@@ -302,7 +316,7 @@ class HubContext:
         processing the same stored message again journals nothing twice.
         """
         try:
-            normalized = self.normalize(message)
+            normalized = await self.normalize(message)
         except NormalizeFailed as exc:
             self.metrics.input_errors.labels(message.source, exc.code).inc()
             raise
@@ -338,7 +352,7 @@ class HubContext:
         """
         failure: NormalizeFailed | None
         try:
-            normalized = self.normalize(message)
+            normalized = await self.normalize(message)
             pairs = normalized.drafts
             failure = normalized.failure()
         except NormalizeFailed as exc:

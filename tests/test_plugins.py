@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -52,10 +53,12 @@ class Exploding:
 class Observer:
     def __init__(self) -> None:
         self.seen: list[int] = []
+        self.events: list[Event] = []
 
     @hookimpl
     def event_journaled(self, event: Event) -> None:
         self.seen.append(event.seq)
+        self.events.append(event)
 
 
 class Configured:
@@ -221,3 +224,44 @@ def test_hub_plugins_command_lists_plugins_and_hooks(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "room_policy" in out.stdout and "authorize_room" in out.stdout
+
+
+async def test_an_isolated_plugin_that_hangs_is_timed_out_and_skipped(hub: HubContext) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Sleepy:
+        calls = 0
+
+        @hookimpl
+        def normalize(self, message: InboundMessage) -> list[EventDraft] | None:
+            Sleepy.calls += 1
+            release.wait(30)  # stuck, as a plugin waiting on a dead socket would be
+            return None
+
+    observer = Observer()
+    hub.plugins.register(Sleepy(), "sleepy")
+    hub.plugins.register(Normalizer(), "normalizer")
+    hub.plugins.register(observer, "observer")
+    hub.plugins.isolate("sleepy")
+    hub.config.plugins.hook_timeout_s = 0.3
+    await hub.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(NormalizeFailed, match=r"sleepy \(no answer in 0.3 s\)"):
+            await hub.ingest(alert_message())
+        assert time.monotonic() - started < 2
+        # the healthy plugin's event stands; the hung one is skipped from now on, at once
+        assert [e.type for e in observer.events if e.type == "patient_alert"] == ["patient_alert"]
+        started = time.monotonic()
+        with pytest.raises(NormalizeFailed, match=r"sleepy \(hung\)"):
+            await hub.ingest(alert_message())
+        assert time.monotonic() - started < 0.2 and Sleepy.calls == 1
+        await asyncio.sleep(0.1)
+        alerts = [e for e in observer.events if e.type == "hospital_alert"]
+        assert alerts and alerts[0].data["alert_data"]["problem"] == "hung"
+        assert hub.plugins.hung == {"sleepy"}
+    finally:
+        release.set()
