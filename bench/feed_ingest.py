@@ -46,51 +46,13 @@ STATUSES = ("available", "occupied", "cleaning", "closed")
 
 
 async def start_hub(opts: argparse.Namespace, tmp: Path) -> tuple[Any, int, str, Path]:
-    workdir = Path(tempfile.mkdtemp(prefix="hub-feed-", dir=tmp))
-    port, secret = common.free_port(), secrets.token_hex(20)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.pop(common.PINNED_ENV, None)
-    env.update(
-        HUB_SERVER__HOST="127.0.0.1",
-        HUB_SERVER__PORT=str(port),
-        HUB_JOURNAL__PATH=str(workdir / "journal.sqlite3"),
-        HUB_AUTH__SECRET=secret,
-        HUB_AUTH__SECRET_FILE=str(workdir / "secret"),
-        HUB_LOGGING__LEVEL="WARNING",
-        FEED_BENCH_KEY=KEY,
-        HUB_PLUGINS__SETTINGS=json.dumps(
-            {
-                "hl7_mllp": {"listeners": [{"name": "default", "port": common.free_port()}]},
-                "feeds": {
-                    "sources": [
-                        {"name": "default", "accept_hub_tokens": True},
-                        {"name": "board", "api_key_env": "FEED_BENCH_KEY"},
-                    ]
-                },
-            }
-        ),
+    sources = [
+        {"name": "default", "accept_hub_tokens": True},
+        {"name": "board", "api_key_env": "FEED_BENCH_KEY"},
+    ]
+    return await common.start_hub_process(
+        opts, tmp, "hub-feed-", {"feeds": {"sources": sources}}, {"FEED_BENCH_KEY": KEY}
     )
-    pin = ["taskset", "-c", str(opts.server_cpu)] if opts.pin else []
-    logf = (workdir / "server.log").open("ab")
-    proc = await common.spawn(
-        "hub",
-        *pin,
-        str(common.HUB_BIN),
-        "serve",
-        cwd=str(workdir),
-        env=env,
-        stdout=logf,
-        stderr=logf,
-    )
-    logf.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.returncode is not None:
-            raise RuntimeError((workdir / "server.log").read_text()[-3000:])
-        if await asyncio.to_thread(common._http_status, f"http://127.0.0.1:{port}/ready") == 200:
-            return proc, port, secret, workdir
-        await asyncio.sleep(0.1)
-    raise RuntimeError("hub not ready:\n" + (workdir / "server.log").read_text()[-3000:])
 
 
 class Subscribers:

@@ -252,6 +252,49 @@ async def start_server(kind: str, opts: argparse.Namespace, tmp: Path) -> Server
     raise RuntimeError(f"{kind} not ready within {opts.start_timeout} s:\n{server.tail()}")
 
 
+async def start_hub_process(
+    opts: argparse.Namespace,
+    tmp: Path,
+    prefix: str,
+    plugin_settings: dict[str, Any],
+    extra_env: dict[str, str] | None = None,
+) -> tuple[asyncio.subprocess.Process, int, str, Path]:
+    """``hub serve`` on a free port with a fresh journal, pinned to ``opts.server_cpu``, once
+    it answers /ready: (process, HTTP port, signing secret, working directory). Used by the
+    FHIR and feed benchmarks; the MLLP one starts its servers in ``start_server``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp))
+    port, secret = free_port(), secrets.token_hex(20)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.pop(PINNED_ENV, None)
+    settings = {"hl7_mllp": {"listeners": [{"name": "default", "port": free_port()}]}}
+    settings.update(plugin_settings)
+    env.update(
+        HUB_SERVER__HOST="127.0.0.1",
+        HUB_SERVER__PORT=str(port),
+        HUB_JOURNAL__PATH=str(workdir / "journal.sqlite3"),
+        HUB_AUTH__SECRET=secret,
+        HUB_AUTH__SECRET_FILE=str(workdir / "secret"),
+        HUB_LOGGING__LEVEL="WARNING",
+        HUB_PLUGINS__SETTINGS=json.dumps(settings),
+        **(extra_env or {}),
+    )
+    pin = ["taskset", "-c", str(opts.server_cpu)] if opts.pin else []
+    logf = (workdir / "server.log").open("ab")
+    proc = await spawn(
+        "hub", *pin, str(HUB_BIN), "serve", cwd=str(workdir), env=env, stdout=logf, stderr=logf
+    )
+    logf.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise RuntimeError((workdir / "server.log").read_text()[-3000:])
+        if await asyncio.to_thread(_http_status, f"http://127.0.0.1:{port}/ready") == 200:
+            return proc, port, secret, workdir
+        await asyncio.sleep(0.1)
+    await terminate(proc)
+    raise RuntimeError("hub not ready:\n" + (workdir / "server.log").read_text()[-3000:])
+
+
 def _get_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as r:  # loopback only
         return str(r.read().decode())
