@@ -14,7 +14,8 @@ from hub.api import inbound as inbound_api
 from hub.api import ops as ops_api
 from hub.api.common import error
 from hub.config import HubConfig
-from hub.inputs import HttpInput
+from hub.http_lean import LeanRouter
+from hub.inputs import HttpInput, LeanHttpInput
 from hub.plugins import PluginHost
 from hub.realtime.server import Realtime
 from hub.runtime import HubContext
@@ -56,8 +57,12 @@ class HubApp:
         quart.register_blueprint(ops_api.blueprint(self.hub))
         quart.register_blueprint(events_api.blueprint(self.hub))
         quart.register_blueprint(inbound_api.blueprint(self.hub))
+        self.lean = LeanRouter()
         for component in inputs:
-            if isinstance(component, HttpInput):
+            if isinstance(component, LeanHttpInput):
+                for route in component.routes():
+                    self.lean.add(route)
+            elif isinstance(component, HttpInput):
                 quart.register_blueprint(component.blueprint())
 
         @quart.errorhandler(413)
@@ -89,6 +94,11 @@ class HubApp:
         self.asgi = socketio.ASGIApp(self.realtime.sio, other_asgi_app=quart)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            handler = self.lean.match(scope["method"], scope["path"])
+            if handler is not None:
+                await self.lean.serve(handler, scope, receive, send)
+                return
         await self.asgi(scope, receive, send)
 
 

@@ -11,6 +11,7 @@ from hub.events import utc_now
 if TYPE_CHECKING:
     from quart import Blueprint
 
+    from hub.http_lean import LeanRoute
     from hub.runtime import HubContext
 
 
@@ -72,3 +73,10 @@ class HttpInput(Input, Protocol):
     """
 
     def blueprint(self) -> Blueprint: ...
+
+
+@runtime_checkable
+class LeanHttpInput(Input, Protocol):
+    """An input whose endpoints skip Quart (``hub.http_lean``): for high-rate pushes."""
+
+    def routes(self) -> list[LeanRoute]: ...

@@ -14,12 +14,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from quart import Blueprint, Response, request
-
 from adapters.feeds.intake import Intake, Outcome, head
 from adapters.feeds.records import FeedError, Form, Kind
-from hub.api.common import error, json_response
 from hub.auth import AuthError
+from hub.http_lean import (
+    BodyTooLarge,
+    LeanRequest,
+    LeanResponse,
+    LeanRoute,
+    lean_error,
+    lean_json,
+)
 
 if TYPE_CHECKING:
     from adapters.feeds.config import SourceConfig
@@ -51,42 +56,46 @@ class FeedSource:
     def health(self) -> str | None:
         return "not started" if self._hub is None else None
 
-    async def authenticate(self, hub: HubContext) -> Response | None:
+    async def authenticate(self, hub: HubContext, request: LeanRequest) -> LeanResponse | None:
         """None when the caller is who this source expects, otherwise the refusal."""
-        header = request.headers.get("Authorization", "")
+        header = request.headers.get("authorization", "")
         bearer = header[7:].strip() if header[:7].lower() == "bearer " else ""
         if self._key is not None:
-            for offered in (request.headers.get(self.config.api_key_header, ""), bearer):
+            offered_key = request.headers.get(self.config.api_key_header.lower(), "")
+            for offered in (offered_key, bearer):
                 if offered and hmac.compare_digest(offered.encode(), self._key):
                     return None
         if self.config.accept_hub_tokens and bearer:
             try:
                 principal = await hub.verifier.verify_async(bearer)
             except AuthError as exc:
-                return error(401, "unauthorized", exc.reason)
+                return lean_error(401, "unauthorized", exc.reason)
             if principal.role == "service" or principal.is_admin:
                 return None
-            return error(403, "forbidden", f"role {principal.role!r} may not push feed updates")
-        return error(401, "unauthorized", f"missing or wrong credentials for {self.name}")
+            return lean_error(
+                403, "forbidden", f"role {principal.role!r} may not push feed updates"
+            )
+        return lean_error(401, "unauthorized", f"missing or wrong credentials for {self.name}")
 
-    async def receive(self, kind: Kind, form: Form) -> Response:
+    async def receive(self, request: LeanRequest, kind: Kind, form: Form) -> LeanResponse:
         hub = self._hub
         if hub is None:
-            return error(503, "unavailable", f"{self.name} is not running")
-        refusal = await self.authenticate(hub)
+            return lean_error(503, "unavailable", f"{self.name} is not running")
+        refusal = await self.authenticate(hub, request)
         if refusal is not None:
             hub.metrics.input_errors.labels(self.name, "unauthorized").inc()
-            self.intake.streak.failed(hub, f"refused credentials (HTTP {refusal.status_code})")
+            self.intake.streak.failed(hub, f"refused credentials (HTTP {refusal.status})")
             return refusal
         limit = self.config.max_body_bytes
         length = request.content_length
-        body = b""
+        hospital = request.query.get("hospital") or None
+        body: bytes | None = None
         if length is None or length <= limit:
-            data = await request.get_data(cache=False)
-            assert isinstance(data, bytes)
-            body = data
-        hospital = request.args.get("hospital") or None
-        if (length is not None and length > limit) or len(body) > limit:
+            try:
+                body = await request.body(limit)
+            except BodyTooLarge:
+                body = None
+        if body is None:
             too_big = FeedError(413, "payload_too_large", f"body exceeds {limit} bytes")
             outcome = await self.intake.reject(hub, head(kind, form, hospital, "?"), too_big)
         else:
@@ -95,12 +104,12 @@ class FeedSource:
                 kind,
                 form,
                 body,
-                request.headers.get("Content-Type", ""),
+                request.headers.get("content-type", ""),
                 hospital,
-                request.headers.get("Idempotency-Key") or None,
+                request.headers.get("idempotency-key") or None,
             )
         self._count(hub, outcome)
-        return json_response(outcome.body, outcome.status)
+        return lean_json(outcome.body, outcome.status)
 
     def _count(self, hub: HubContext, outcome: Outcome) -> None:
         if outcome.ok:
@@ -113,18 +122,21 @@ class FeedSource:
         assert self._hub is not None
         await self.intake.reprocess(self._hub, stored)
 
-    def blueprint(self) -> Blueprint:
-        name = self.config.name
-        bp = Blueprint(f"feeds_{name}", __name__)
+    def routes(self) -> list[LeanRoute]:
+        """POST (updates) and PUT (snapshots) per kind, on the hub's lean HTTP path: a bed
+        board pushing single records is bounded by per-request cost (docs/benchmarks.md)."""
+        out = []
         for kind in self.config.kinds:
+            forms: tuple[tuple[str, Form], ...] = (("POST", "update"), ("PUT", "snapshot"))
+            for method, form in forms:
 
-            def route(form: Form, kind: Kind = kind) -> Callable[[], Awaitable[Response]]:
-                async def handler() -> Response:
-                    return await self.receive(kind, form)
+                def route(
+                    form: Form = form, kind: Kind = kind
+                ) -> Callable[[LeanRequest], Awaitable[LeanResponse]]:
+                    async def handler(request: LeanRequest) -> LeanResponse:
+                        return await self.receive(request, kind, form)
 
-                return handler
+                    return handler
 
-            path = f"/feeds/{kind}/{name}"
-            bp.add_url_rule(path, f"post_{kind}", route("update"), methods=["POST"])
-            bp.add_url_rule(path, f"put_{kind}", route("snapshot"), methods=["PUT"])
-        return bp
+                out.append(LeanRoute(method, f"/feeds/{kind}/{self.config.name}", route()))
+        return out

@@ -3,6 +3,8 @@ they meet HL7 ADT about the same bed (docs/feeds.md). Synthetic data only."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.conftest import HubProcess, token, uid
@@ -291,3 +293,27 @@ async def test_staff_feed_webhook_and_csv_snapshot_drive_on_duty_counts(
     assert counts["on_duty_total"] == 2
     n1 = next(m for m in counts["staff"] if m["staff_id"] == "N1")
     assert n1["available"] is False and n1["source"] == "feed:default" and n1["unit"] == "ED"
+
+
+def test_one_kept_alive_connection_survives_refusals_and_oversized_bodies(
+    feed_hub: HubProcess,
+) -> None:
+    """The lean HTTP path (hub/http_lean.py) answers without reading a refused body; the
+    connection must still carry the next request."""
+    update = {"bed_id": "KA1", "hospital": uid("H"), "status": "U"}
+    path = "/feeds/beds/bedboard"
+    with httpx.Client(base_url=feed_hub.url, timeout=10) as client:
+        for _ in range(3):
+            assert client.post(path, json=update).status_code == 401  # body left unread
+            ok = client.post(path, json=update, headers={"X-API-Key": API_KEY})
+            assert ok.status_code == 200
+        big = [dict(update, bed_id=f"KA{i}") for i in range(200)]
+        # no Content-Length: the limit is enforced while reading the stream
+        chunks = iter([json.dumps(big).encode()])
+        streamed = client.put(
+            path, content=chunks, headers={"X-API-Key": API_KEY, "Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        assert client.post(path, json=update, headers={"X-API-Key": API_KEY}).status_code == 200
+        # a path no input serves still reaches the rest of the hub
+        assert client.get("/health").status_code == 200
