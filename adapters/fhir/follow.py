@@ -122,9 +122,29 @@ class Follower:
                 resources = await self._search(since, set())
                 why = "empty notification"
         except FetchError as exc:
+            self._failing(exc.text)
             return exc.text
+        self._reading_again()
         assert self._deliver is not None
         return await self._deliver(resources, why) if resources else None
+
+    def _failing(self, reason: str) -> None:
+        """One alert while reads from the server keep failing (bad credentials, server down),
+        not one per notification."""
+        if self._hub is not None:
+            self._hub.input_alerts.problem(
+                self.name,
+                "failing",
+                [self.config.alert_hospital],
+                f"FHIR source {self.config.name}: cannot read from {self.config.base_url}: "
+                f"{reason}; notifications are kept and can be reprocessed",
+            )
+
+    def _reading_again(self) -> None:
+        if self._hub is not None:
+            self._hub.input_alerts.resolved(
+                self.name, "failing", f"FHIR source {self.config.name}: reading again"
+            )
 
     async def _read_all(self, refs: list[str]) -> list[dict[str, Any]]:
         assert self.fetcher is not None

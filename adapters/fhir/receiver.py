@@ -78,6 +78,12 @@ class SourceConfig(BaseModel):
         description="The subscriptions' heartbeat period: no notification within twice it "
         "marks the source silent. None: no watchdog.",
     )
+    max_silence_s: float | None = Field(
+        None,
+        gt=0,
+        description="Raise a system alert when nothing arrived for this long (for servers "
+        "that send no heartbeats); cleared by the next delivery.",
+    )
     gap_grace_s: float = Field(
         5.0, ge=0, description="How long a missing event number may arrive late before recovery."
     )
@@ -197,6 +203,10 @@ class FhirSource:
         self.follower = Follower(
             config, self.name, os.environ.get(fetch_env) if fetch_env else None
         )
+        # read by the hub's input watchdog: for sources that send no heartbeats
+        self.max_silence_s = config.max_silence_s
+        self.alert_hospitals = [config.alert_hospital]
+        self.last_activity = time.monotonic()
 
     async def start(self, hub: HubContext) -> None:
         self._hub = hub
@@ -293,6 +303,7 @@ class FhirSource:
         accepted = await hub.accept(
             message, body, f"{self.name}|{key}" if key else None, answer, problem
         )
+        self.last_activity = time.monotonic()
         if problems and not accepted.stored.duplicate:
             hub.metrics.input_errors.labels(self.name, "invalid_resource").inc()
         if delivery.is_notification and not accepted.stored.duplicate:

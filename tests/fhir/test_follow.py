@@ -38,6 +38,9 @@ def follow_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]
         "sources": [
             {"name": "default", **common},
             {"name": "watched", **common, "heartbeat_s": 1.0},
+            # a server that sends no heartbeats: only the hub-wide silence watchdog notices
+            {**common, "name": "quiet", "max_silence_s": 1.5, "alert_hospital": "Hquiet"},
+            {**common, "name": "flaky", "alert_hospital": "Hflaky"},
         ]
     }
     hub.extra_env["HUB_PLUGINS__SETTINGS"] = json.dumps(settings)
@@ -197,4 +200,61 @@ async def test_silence_is_reported_with_the_servers_status_and_cleared(
     nurse = {"Authorization": f"Bearer {token()}"}
     listing = httpx.get(follow_hub.url + "/api/fhir/watched/subscriptions", headers=nurse)
     assert listing.status_code == 403
+    await watcher.close()
+
+
+async def test_a_source_without_heartbeats_is_watched_for_silence(
+    follow_hub: HubProcess, server: FhirServer
+) -> None:
+    watcher = Listener()
+    await watcher.connect(follow_hub, token(hospitals=["Hquiet"]))
+    # the alert may predate this test (the hub started with the module): replay the room
+    assert (await watcher.join("hospital_Hquiet", since=0))["ok"] is True
+    await watcher.wait_for(lambda: bool(watcher.of("hospital_alert")), timeout=10)
+    silent = watcher.of("hospital_alert")[0]["alert_data"]
+    assert (silent["input"], silent["problem"], silent["state"]) == (
+        "fhir:quiet",
+        "silent",
+        "raised",
+    )
+    beat = notification("R4", "heartbeat", None, [], uid("sub"), base=base(follow_hub))
+    assert post(follow_hub, beat, path="/fhir/quiet").status_code == 200
+    await watcher.wait_for(lambda: len(watcher.of("hospital_alert")) >= 2, timeout=10)
+    assert watcher.of("hospital_alert")[1]["alert_data"]["state"] == "cleared"
+    await watcher.close()
+
+
+async def test_reads_that_keep_failing_raise_one_alert(
+    follow_hub: HubProcess, server: FhirServer
+) -> None:
+    patient = uid("p")
+    watcher = Listener()
+    await watcher.connect(follow_hub, token(patients=[patient], hospitals=["Hflaky"]))
+    assert (await watcher.join(f"patient_{patient}"))["ok"] is True
+    assert (await watcher.join("hospital_Hflaky"))["ok"] is True
+    sub = uid("sub")
+    server.fail_next = 1000  # the server answers 503 to everything
+    for number in (1, 2):
+        obs = observation(uid("o"), patient, 6.0 + number, "HH")
+        server.add(obs)
+        sent = notification(
+            "R4", "event-notification", number, [obs], sub, base=base(follow_hub), content="id-only"
+        )
+        assert post(follow_hub, sent, path="/fhir/flaky").status_code == 200
+    await watcher.wait_for(lambda: bool(watcher.of("hospital_alert")), timeout=10)
+    await asyncio.sleep(1.0)
+    failing = [a["alert_data"] for a in watcher.of("hospital_alert")]
+    assert (
+        len(failing) == 1 and failing[0]["problem"] == "failing" and "503" in failing[0]["message"]
+    )
+    server.fail_next = 0
+    obs = observation(uid("o"), patient, 7.5, "HH")
+    server.add(obs)
+    sent = notification(
+        "R4", "event-notification", 3, [obs], sub, base=base(follow_hub), content="id-only"
+    )
+    assert post(follow_hub, sent, path="/fhir/flaky").status_code == 200
+    await watcher.wait_for(lambda: len(watcher.of("hospital_alert")) >= 2, timeout=10)
+    assert watcher.of("hospital_alert")[1]["alert_data"]["state"] == "cleared"
+    await watcher.wait_for(lambda: bool(watcher.of("patient_alert")), timeout=10)
     await watcher.close()
