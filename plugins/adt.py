@@ -54,6 +54,17 @@ BED_STATUS_0116 = {
 }
 
 
+# STF-4 / PRA-3 codes the hub reads as doctor or nurse unless a source says otherwise
+STAFF_TYPE_CODES = {
+    "MD": "doctor",
+    "DR": "doctor",
+    "PHYS": "doctor",
+    "RN": "nurse",
+    "NU": "nurse",
+    "LPN": "nurse",
+}
+
+
 class AdtSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,14 +76,7 @@ class AdtSettings(BaseModel):
     default_hospital: str | None = Field(None, description="Hospital when no facility is sent.")
     release_status: str = Field("cleaning", description="Status of a bed a patient leaves.")
     staff_types: dict[str, str] = Field(
-        default_factory=lambda: {
-            "MD": "doctor",
-            "DR": "doctor",
-            "PHYS": "doctor",
-            "RN": "nurse",
-            "NU": "nurse",
-            "LPN": "nurse",
-        },
+        default_factory=lambda: dict(STAFF_TYPE_CODES),
         description="STF-4 / PRA-3 code -> doctor | nurse (anything else: other).",
     )
 

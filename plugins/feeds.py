@@ -30,7 +30,7 @@ from prometheus_client import Counter
 from hub import hookimpl
 from hub.events import BedStatusChanged, EventDraft, StaffAvailabilityChanged, iso, utc_now
 from hub.inputs import RejectMessage
-from plugins.adt import BED_STATUS_0116, ident
+from plugins.adt import BED_STATUS_0116, STAFF_TYPE_CODES, ident
 
 if TYPE_CHECKING:
     from adapters.feeds.records import BedRecord, FeedBatch, StaffRecord
@@ -39,17 +39,7 @@ if TYPE_CHECKING:
     from hub.runtime import HubContext
 
 HUB_STATUSES = frozenset(BED_STATUS_0116.values())
-STAFF_TYPES = {
-    "doctor": "doctor",
-    "nurse": "nurse",
-    "other": "other",
-    "MD": "doctor",
-    "DR": "doctor",
-    "PHYS": "doctor",
-    "RN": "nurse",
-    "NU": "nurse",
-    "LPN": "nurse",
-}
+STAFF_TYPES = {"doctor": "doctor", "nurse": "nurse", "other": "other", **STAFF_TYPE_CODES}
 # Decisions not yet in the census: two requests about one bed can be judged before either is
 # committed, and the older must not win. Entries outlive their commit only briefly.
 _PENDING_TTL_S = 10.0
