@@ -59,10 +59,11 @@ class HubApp:
         quart.register_blueprint(inbound_api.blueprint(self.hub))
         self.lean = LeanRouter()
         for component in inputs:
+            # an input may serve its hot endpoints lean and the rest (admin views) via Quart
             if isinstance(component, LeanHttpInput):
                 for route in component.routes():
                     self.lean.add(route)
-            elif isinstance(component, HttpInput):
+            if isinstance(component, HttpInput):
                 quart.register_blueprint(component.blueprint())
 
         @quart.errorhandler(413)
@@ -95,9 +96,9 @@ class HubApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            handler = self.lean.match(scope["method"], scope["path"])
-            if handler is not None:
-                await self.lean.serve(handler, scope, receive, send)
+            match = self.lean.match(scope["method"], scope["path"])
+            if match is not None:
+                await self.lean.serve(match, scope, receive, send)
                 return
         await self.asgi(scope, receive, send)
 

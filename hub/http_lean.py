@@ -51,7 +51,7 @@ class LeanRequest:
     """What a handler sees: method, path, lower-cased headers, query, and the body on demand,
     so a handler can refuse a caller before reading (and never storing) what it sent."""
 
-    __slots__ = ("_body", "_receive", "headers", "method", "path", "query")
+    __slots__ = ("_body", "_receive", "headers", "method", "params", "path", "query")
 
     def __init__(self, scope: dict[str, Any], receive: Receive) -> None:
         self.method: str = scope["method"]
@@ -63,6 +63,7 @@ class LeanRequest:
         self.query: dict[str, str] = dict(parse_qsl(raw_query)) if raw_query else {}
         self._receive = receive
         self._body: bytes | None = None
+        self.params: dict[str, str] = {}  # from ``{name}`` segments of the route's path
 
     @property
     def content_length(self) -> int | None:
@@ -100,28 +101,60 @@ Handler = Callable[[LeanRequest], Awaitable[LeanResponse]]
 @dataclass(frozen=True, slots=True)
 class LeanRoute:
     method: str
-    path: str  # exact
+    path: str  # exact, or with ``{name}`` segments (a whole segment each)
     handler: Handler
+
+
+Match = tuple[Handler, dict[str, str]]
 
 
 class LeanRouter:
     def __init__(self) -> None:
-        self._routes: dict[tuple[str, str], Handler] = {}
+        self._exact: dict[tuple[str, str], Handler] = {}
+        # (method, segment count) -> [(segments, handler)]: most requests to the hub (Socket.IO,
+        # the API) match nothing here, and must pay as little as possible for finding that out
+        self._patterns: dict[tuple[str, int], list[tuple[list[str], Handler]]] = {}
+        self._seen: set[tuple[str, str]] = set()
 
     def add(self, route: LeanRoute) -> None:
-        key = (route.method.upper(), route.path)
-        if key in self._routes:
+        method = route.method.upper()
+        if (method, route.path) in self._seen:
             raise ValueError(f"two inputs serve {route.method} {route.path}")
-        self._routes[key] = route.handler
+        self._seen.add((method, route.path))
+        segments = route.path.strip("/").split("/")
+        if any(seg.startswith("{") for seg in segments):
+            self._patterns.setdefault((method, len(segments)), []).append((segments, route.handler))
+        else:
+            self._exact[(method, route.path)] = route.handler
 
-    def match(self, method: str, path: str) -> Handler | None:
-        return self._routes.get((method, path))
+    def match(self, method: str, path: str) -> Match | None:
+        handler = self._exact.get((method, path))
+        if handler is not None:
+            return handler, {}
+        if not self._patterns:
+            return None
+        parts = path.strip("/").split("/")
+        for segments, candidate in self._patterns.get((method, len(parts)), ()):
+            params = {}
+            for seg, part in zip(segments, parts, strict=True):
+                if seg.startswith("{"):
+                    if not part:
+                        break
+                    params[seg[1:-1]] = part
+                elif seg != part:
+                    break
+            else:
+                return candidate, params
+        return None
 
     async def serve(
-        self, handler: Handler, scope: dict[str, Any], receive: Receive, send: Send
+        self, match: Match, scope: dict[str, Any], receive: Receive, send: Send
     ) -> None:
+        handler, params = match
+        request = LeanRequest(scope, receive)
+        request.params = params
         try:
-            response = await handler(LeanRequest(scope, receive))
+            response = await handler(request)
         except BodyTooLarge:
             response = lean_error(413, "payload_too_large", "body too large for this endpoint")
         except Exception:

@@ -11,8 +11,8 @@ from hub.http_lean import LeanRequest, LeanResponse, LeanRoute, LeanRouter, lean
 
 
 async def call(router: LeanRouter, method: str, path: str, chunks: list[bytes]) -> tuple[int, Any]:
-    handler = router.match(method, path)
-    assert handler is not None
+    match = router.match(method, path)
+    assert match is not None
     pending = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)
@@ -32,7 +32,7 @@ async def call(router: LeanRouter, method: str, path: str, chunks: list[bytes]) 
         "headers": [(b"Content-Type", b"application/json; charset=utf-8")],
         "query_string": b"hospital=H1&x=1",
     }
-    await router.serve(handler, scope, receive, send)
+    await router.serve(match, scope, receive, send)
     return sent[0]["status"], orjson.loads(sent[1]["body"])
 
 
@@ -60,3 +60,18 @@ async def test_body_query_headers_limits_and_failures() -> None:
     assert (status, body["error"]) == (500, "internal_error") and "bug" not in body["detail"]
     with pytest.raises(ValueError, match="two inputs serve POST /echo"):
         router.add(LeanRoute("POST", "/echo", echo))
+
+
+async def test_path_parameters() -> None:
+    router = LeanRouter()
+
+    async def show(request: LeanRequest) -> LeanResponse:
+        return lean_json(request.params)
+
+    router.add(LeanRoute("PUT", "/fhir/src/{rtype}/{rid}", show))
+    status, body = await call(router, "PUT", "/fhir/src/Observation/o-1", [b""])
+    assert (status, body) == (200, {"rtype": "Observation", "rid": "o-1"})
+    assert router.match("PUT", "/fhir/src/Observation") is None
+    assert router.match("PUT", "/fhir/other/Observation/o-1") is None
+    assert router.match("PUT", "/fhir/src//o-1") is None
+    assert router.match("POST", "/fhir/src/Observation/o-1") is None

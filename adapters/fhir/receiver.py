@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
 from adapters.fhir.follow import Follower
 from adapters.fhir.notification import Delivery, Entry, PayloadError, parse_delivery
 from adapters.fhir.validation import Invalid, validate
 from hub.api.common import HttpError, authenticate
 from hub.auth import AuthError
+from hub.http_lean import BodyTooLarge, LeanRequest, LeanResponse, LeanRoute
 from hub.inputs import InboundMessage, NormalizeFailed
 
 if TYPE_CHECKING:
@@ -176,17 +177,14 @@ def _reply(status: int, body: dict[str, Any]) -> bytes:
     return b"%d\n" % status + orjson.dumps(body)
 
 
-def _response(reply: bytes) -> Response:
+def _response(reply: bytes) -> LeanResponse:
     status, _, body = reply.partition(b"\n")
-    return Response(body, status=int(status), content_type=FHIR_JSON)
+    return LeanResponse(int(status), body, FHIR_JSON)
 
 
-def _fail(status: int, code: str, text: str, expression: str | None = None) -> Response:
-    return Response(
-        orjson.dumps(operation_outcome([issue("error", code, text, expression)])),
-        status=status,
-        content_type=FHIR_JSON,
-    )
+def _fail(status: int, code: str, text: str, expression: str | None = None) -> LeanResponse:
+    body = orjson.dumps(operation_outcome([issue("error", code, text, expression)]))
+    return LeanResponse(status, body, FHIR_JSON)
 
 
 class FhirSource:
@@ -226,12 +224,12 @@ class FhirSource:
 
     # --- request handling -----------------------------------------------------------------
 
-    async def authenticate(self, body: bytes) -> str | None:
+    async def authenticate(self, request: LeanRequest, body: bytes) -> str | None:
         """None when the sender is who the source expects, otherwise why not."""
-        header = request.headers.get("Authorization", "")
+        header = request.headers.get("authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
         if self._secret is not None:
-            signature = request.headers.get(self.config.hmac_header, "").strip().lower()
+            signature = request.headers.get(self.config.hmac_header.lower(), "").strip().lower()
             expected = hmac.new(self._secret, body, sha256).hexdigest()
             if signature and hmac.compare_digest(signature, expected):
                 return None
@@ -247,18 +245,20 @@ class FhirSource:
             return f"role {principal.role!r} may not push FHIR notifications"
         return "missing or wrong credentials for this source"
 
-    async def receive(self, path_reference: str | None) -> Response:
+    async def receive(self, request: LeanRequest, path_reference: str | None) -> LeanResponse:
         hub = self._hub
         if hub is None:
             return _fail(503, "transient", "the FHIR receiver is not running")
+        limit = self.config.max_body_bytes
         length = request.content_length
-        if length is not None and length > self.config.max_body_bytes:
-            return _fail(413, "too-costly", f"body exceeds {self.config.max_body_bytes} bytes")
-        body = await request.get_data(cache=False)
-        assert isinstance(body, bytes)
-        if len(body) > self.config.max_body_bytes:
-            return _fail(413, "too-costly", f"body exceeds {self.config.max_body_bytes} bytes")
-        refusal = await self.authenticate(body)
+        if length is not None and length > limit:
+            return _fail(413, "too-costly", f"body exceeds {limit} bytes")
+        try:
+            # Medplum signs the raw body, so it is read before the caller is known
+            body = await request.body(limit)
+        except BodyTooLarge:
+            return _fail(413, "too-costly", f"body exceeds {limit} bytes")
+        refusal = await self.authenticate(request, body)
         if refusal is not None:
             hub.metrics.input_errors.labels(self.name, "unauthorized").inc()
             response = _fail(401, "security", refusal)
@@ -278,14 +278,14 @@ class FhirSource:
 
     async def _reject(
         self, body: bytes, status: int, code: str, text: str, expression: str | None
-    ) -> Response:
+    ) -> LeanResponse:
         hub = self._hub
         assert hub is not None
         hub.metrics.input_errors.labels(self.name, code).inc()
         await hub.journal.store_input(self.name, None, body, _now(), "rejected", text)
         return _fail(status, code, text, expression)
 
-    async def _accept(self, hub: HubContext, body: bytes, delivery: Delivery) -> Response:
+    async def _accept(self, hub: HubContext, body: bytes, delivery: Delivery) -> LeanResponse:
         entries, problems = self._checked(delivery)
         message = self._message(delivery, entries)
 
@@ -467,30 +467,31 @@ class FhirSource:
             return f"read resources kept as inbound {accepted.stored.id} with errors"
         return None
 
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint(f"fhir_{self.config.name}", __name__)
+    def routes(self) -> list[LeanRoute]:
+        """Notification endpoints on the hub's lean HTTP path (no Quart request machinery)."""
         base = f"/fhir/{self.config.name}"
 
-        async def post_root() -> Response:
-            return await self.receive(None)
+        async def post_root(request: LeanRequest) -> LeanResponse:
+            return await self.receive(request, None)
 
-        async def put_resource(rtype: str, rid: str) -> Response:
-            return await self.receive(f"{rtype}/{rid}")
+        async def put_resource(request: LeanRequest) -> LeanResponse:
+            return await self.receive(request, f"{request.params['rtype']}/{request.params['rid']}")
 
-        async def post_type(rtype: str) -> Response:
-            return await self.receive(None)
+        return [
+            LeanRoute("POST", base, post_root),
+            LeanRoute("PUT", f"{base}/{{rtype}}/{{rid}}", put_resource),
+            LeanRoute("POST", f"{base}/{{rtype}}", post_root),
+        ]
 
-        bp.add_url_rule(base, f"post_{self.config.name}", post_root, methods=["POST"])
-        bp.add_url_rule(
-            f"{base}/<rtype>/<rid>", f"put_{self.config.name}", put_resource, methods=["PUT"]
-        )
-        bp.add_url_rule(f"{base}/<rtype>", f"type_{self.config.name}", post_type, methods=["POST"])
+    def blueprint(self) -> Blueprint:
+        """The operators' view, which needs the hub's admin authentication (Quart)."""
+        bp = Blueprint(f"fhir_{self.config.name}", __name__)
 
         async def subscriptions() -> Response:
             # operators' view of what the hub knows about this source's subscriptions
             hub = self._hub
             if hub is None:
-                return _fail(503, "transient", "the FHIR receiver is not running")
+                return Response(b'{"error": "not running"}', 503, content_type="application/json")
             try:
                 await authenticate(hub, roles=("admin",))
             except HttpError as exc:
