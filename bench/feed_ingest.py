@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import statistics
 import sys
@@ -270,13 +269,7 @@ def main() -> None:
     p.add_argument("--json", metavar="PATH")
     opts = p.parse_args()
     opts.n = opts.n or (4000 if opts.quick else 10000)
-    if opts.pin and os.environ.get(common.PINNED_ENV) != "1":
-        env = {**os.environ, common.PINNED_ENV: "1"}
-        os.execvpe(
-            "taskset", ["taskset", "-c", str(opts.client_cpu), sys.executable, *sys.argv], env
-        )
-    common._use_uvloop()
-    sys.exit(asyncio.run(amain(opts)))
+    common.run_pinned(opts, amain)
 
 
 if __name__ == "__main__":

@@ -372,13 +372,7 @@ def main() -> None:
     opts = p.parse_args()
     opts.n = opts.n or (500 if opts.quick else 2000)
     opts.duration = opts.duration or (5.0 if opts.quick else 10.0)
-    if opts.pin and os.environ.get(common.PINNED_ENV) != "1":
-        env = {**os.environ, common.PINNED_ENV: "1"}
-        os.execvpe(
-            "taskset", ["taskset", "-c", str(opts.client_cpu), sys.executable, *sys.argv], env
-        )
-    common._use_uvloop()
-    sys.exit(asyncio.run(amain(opts)))
+    common.run_pinned(opts, amain)
 
 
 if __name__ == "__main__":

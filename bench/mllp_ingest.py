@@ -295,6 +295,18 @@ async def start_hub_process(
     raise RuntimeError("hub not ready:\n" + (workdir / "server.log").read_text()[-3000:])
 
 
+def run_pinned(opts: argparse.Namespace, amain: Any) -> None:
+    """Re-execute this script on ``opts.client_cpu`` (once), then run ``amain(opts)`` on uvloop:
+    the load generator must not share the hub's core."""
+    if opts.pin and os.environ.get(PINNED_ENV) != "1":
+        env = {**os.environ, PINNED_ENV: "1"}
+        os.execvpe(
+            "taskset", ["taskset", "-c", str(opts.client_cpu), sys.executable, *sys.argv], env
+        )
+    _use_uvloop()
+    sys.exit(asyncio.run(amain(opts)))
+
+
 def _get_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as r:  # loopback only
         return str(r.read().decode())
