@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ import orjson
 
 from hub.events import Event
 from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, StoredInput
+from hub.journal.census import CensusChanges, CensusReads, MemoryCensus
+from hub.journal.codec import batch_weight, event_fields, stored_form, wire_only
 
 log = logging.getLogger("hub.journal")
 
@@ -111,7 +113,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SQLiteJournal:
+class SQLiteJournal(CensusReads):
     def __init__(
         self,
         path: Path,
@@ -130,13 +132,7 @@ class SQLiteJournal:
         self._writer_thread: threading.Thread | None = None
         self._last_seq = 0
         self._pruned_through = 0
-        self._census: dict[str, str] = {}
-        self._triage: dict[str, dict[str, Any]] = {}
-        self._beds: dict[tuple[str, str], dict[str, Any]] = {}
-        # the same bed records by hospital, so one hospital's board is not a scan of all beds
-        self._hospital_beds: dict[str, dict[str, dict[str, Any]]] = {}
-        self._patient_bed: dict[str, tuple[str, str]] = {}
-        self._staff: dict[str, dict[str, dict[str, Any]]] = {}
+        self._memory = MemoryCensus()
 
     @property
     def last_seq(self) -> int:
@@ -159,26 +155,25 @@ class SQLiteJournal:
         self._last_seq = row[0] if row else 0
         row = conn.execute("SELECT value FROM meta WHERE key='pruned_through'").fetchone()
         self._pruned_through = row[0] if row else 0
-        self._census = dict(conn.execute("SELECT patient_id, hospital_id FROM patient_locations"))
+        memory = self._memory
+        memory.locations = dict(
+            conn.execute("SELECT patient_id, hospital_id FROM patient_locations")
+        )
         columns = {row[1] for row in conn.execute("PRAGMA table_info(triage_cases)")}
         if "info" not in columns:  # journals written before triage status was kept
             conn.execute("ALTER TABLE triage_cases ADD COLUMN info TEXT")
-        self._triage = {
+        memory.triage = {
             tid: orjson.loads(info) if info else {"patient_id": pid}
             for tid, pid, info in conn.execute(
                 "SELECT triage_id, patient_id, info FROM triage_cases"
             )
         }
-        for hid, bid, pid, info in conn.execute(
-            "SELECT hospital_id, bed_id, patient_id, info FROM beds ORDER BY seq"
+        for hid, bid, info in conn.execute(
+            "SELECT hospital_id, bed_id, info FROM beds ORDER BY seq"
         ):
-            record = orjson.loads(info)
-            self._beds[(hid, bid)] = record
-            self._hospital_beds.setdefault(hid, {})[bid] = record
-            if pid:
-                self._patient_bed[pid] = (hid, bid)
+            memory.load_bed(hid, bid, orjson.loads(info))
         for hid, sid, info in conn.execute("SELECT hospital_id, staff_id, info FROM staff"):
-            self._staff.setdefault(hid, {})[sid] = orjson.loads(info)
+            memory.load_staff(hid, sid, orjson.loads(info))
         return conn
 
     async def close(self) -> None:
@@ -381,9 +376,7 @@ class SQLiteJournal:
     def _write(self, items: list[_Item]) -> list[Any]:
         conn = self._wconn
         assert conn is not None
-        batch = _Batch(
-            self._last_seq, _BedOverlay(self._beds, self._hospital_beds, self._patient_bed)
-        )
+        batch = _Batch(self._last_seq, self._memory.changes())
         results: list[Any] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -421,6 +414,7 @@ class SQLiteJournal:
                 else:
                     raise ValueError(f"unknown journal write {kind!r}")
             if batch.seq != self._last_seq:
+                _store_census(conn, batch.census)
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('last_seq', ?)"
                     " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -431,11 +425,7 @@ class SQLiteJournal:
             conn.execute("ROLLBACK")
             raise
         self._last_seq = batch.seq
-        self._census.update(batch.census)
-        self._triage.update(batch.triage)
-        batch.beds.commit()
-        for (hid, sid), record in batch.staff.items():
-            self._staff.setdefault(hid, {})[sid] = record
+        self._memory.commit(batch.census)
         return results
 
     def _accept(
@@ -498,7 +488,7 @@ class SQLiteJournal:
                 {"seq": seq} if ev.id == event_id else {"seq": seq, "id": event_id}
             )
             event = ev.model_copy(update=update)
-            wire = orjson.dumps(_stored_form(event)).decode()
+            wire = orjson.dumps(stored_form(event)).decode()
             # The id's UNIQUE index is the idempotency check: a known id inserts nothing and
             # takes no seq, and only then is the stored event read back.
             if not conn.execute(
@@ -509,58 +499,15 @@ class SQLiteJournal:
                 existing = conn.execute(
                     "SELECT body FROM events WHERE id=?", (event_id,)
                 ).fetchone()
-                stored = Event.model_validate(_event_fields(orjson.loads(existing[0])))
-                appended.append(Appended(stored, _wire_only(existing[0]), duplicate=True))
+                stored = Event.model_validate(event_fields(orjson.loads(existing[0])))
+                appended.append(Appended(stored, wire_only(existing[0]), duplicate=True))
                 continue
             batch.seq = seq
             rooms = event.rooms
             if rooms:
                 conn.execute(_rooms_sql(len(rooms)), [v for room in rooms for v in (room, seq)])
-            if event.patient_location:
-                pid, hid = event.patient_location
-                conn.execute(
-                    "INSERT INTO patient_locations(patient_id, hospital_id, seq)"
-                    " VALUES (?,?,?) ON CONFLICT(patient_id) DO UPDATE SET"
-                    " hospital_id=excluded.hospital_id, seq=excluded.seq",
-                    (pid, hid, seq),
-                )
-                batch.census[pid] = hid
-            if event.type == "triage_updated":
-                data = event.data
-                case = {
-                    "patient_id": data["patient_id"],
-                    "status": data["status"],
-                    "hospital_id": data.get("hospital_id"),
-                    "priority": data.get("priority"),
-                }
-                conn.execute(
-                    "INSERT INTO triage_cases(triage_id, patient_id, seq, info) VALUES (?,?,?,?)"
-                    " ON CONFLICT(triage_id) DO UPDATE SET patient_id=excluded.patient_id,"
-                    " seq=excluded.seq, info=excluded.info",
-                    (data["triage_id"], data["patient_id"], seq, orjson.dumps(case).decode()),
-                )
-                batch.triage[data["triage_id"]] = case
-            if event.type == "bed_status_changed":
-                batch.beds.apply(conn, event)
-            elif event.type == "staff_availability_changed":
-                data = event.data
-                record = {
-                    "staff_id": data["staff_id"],
-                    "staff_type": data["staff_type"],
-                    "available": data["available"],
-                    "unit": data.get("unit"),
-                    "updated_at": event.timestamp,
-                    "seq": seq,
-                    "source": event.source,
-                }
-                conn.execute(
-                    "INSERT INTO staff(hospital_id, staff_id, info, seq) VALUES (?,?,?,?)"
-                    " ON CONFLICT(hospital_id, staff_id) DO UPDATE SET info=excluded.info,"
-                    " seq=excluded.seq",
-                    (data["hospital_id"], data["staff_id"], orjson.dumps(record).decode(), seq),
-                )
-                batch.staff[(data["hospital_id"], data["staff_id"])] = record
-            appended.append(Appended(event, _wire_only(wire), duplicate=False))
+            batch.census.observe(event)
+            appended.append(Appended(event, wire_only(wire), duplicate=False))
         return appended
 
     async def prune(self, older_than_iso: str) -> int:
@@ -626,7 +573,7 @@ class SQLiteJournal:
             (room, since, until, limit),
         ).fetchall()
         return ReplayPage(
-            items=[(seq, _wire_only(body)) for seq, body in rows],
+            items=[(seq, wire_only(body)) for seq, body in rows],
             truncated=since < self._pruned_through,
         )
 
@@ -672,108 +619,6 @@ class SQLiteJournal:
         args.append(limit)
         return [(row[0], AuditRecord(*row[1:])) for row in conn.execute(sql, args)]
 
-    def patient_hospitals(self, patient_id: str) -> frozenset[str]:
-        hospital = self._census.get(patient_id)
-        return frozenset((hospital,)) if hospital else frozenset()
-
-    def triage_patient(self, triage_id: str) -> str | None:
-        case = self._triage.get(triage_id)
-        return case["patient_id"] if case else None
-
-    def patient_triage_cases(self, patient_id: str) -> dict[str, dict[str, Any]]:
-        # A scan: only merges ask, and they are rare next to the events that update cases.
-        return {
-            tid: dict(case)
-            for tid, case in self._triage.items()
-            if case["patient_id"] == patient_id
-        }
-
-    def bed_board(self, hospital_id: str) -> list[dict[str, Any]]:
-        beds = self._hospital_beds.get(hospital_id, {})
-        return [dict(beds[bid]) for bid in sorted(beds)]
-
-    def bed(self, hospital_id: str, bed_id: str) -> dict[str, Any] | None:
-        record = self._hospital_beds.get(hospital_id, {}).get(bed_id)
-        return dict(record) if record else None
-
-    def staff(self, hospital_id: str) -> list[dict[str, Any]]:
-        members = self._staff.get(hospital_id, {})
-        return [dict(members[sid]) for sid in sorted(members)]
-
-    def patient_bed(self, patient_id: str) -> dict[str, Any] | None:
-        key = self._patient_bed.get(patient_id)
-        return dict(self._beds[key]) if key else None
-
-
-@dataclass(slots=True)
-class _Batch:
-    """What one write transaction changes in memory, applied only once it has committed."""
-
-    seq: int
-    beds: _BedOverlay
-    census: dict[str, str] = field(default_factory=dict)
-    triage: dict[str, dict[str, Any]] = field(default_factory=dict)
-    staff: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-
-
-class _BedOverlay:
-    """Bed-board changes of one write batch, applied to memory only once it is committed."""
-
-    def __init__(
-        self,
-        beds: dict[tuple[str, str], dict[str, Any]],
-        hospital_beds: dict[str, dict[str, dict[str, Any]]],
-        patient_bed: dict[str, tuple[str, str]],
-    ) -> None:
-        self._beds, self._hospital_beds, self._patient_bed = beds, hospital_beds, patient_bed
-        self.beds: dict[tuple[str, str], dict[str, Any]] = {}
-        self.patient_bed: dict[str, tuple[str, str] | None] = {}
-
-    def _bed(self, key: tuple[str, str]) -> dict[str, Any] | None:
-        return self.beds.get(key) or self._beds.get(key)
-
-    def _bed_of(self, patient: str) -> tuple[str, str] | None:
-        if patient in self.patient_bed:
-            return self.patient_bed[patient]
-        return self._patient_bed.get(patient)
-
-    def apply(self, conn: sqlite3.Connection, event: Event) -> None:
-        info = dict(event.data["bed_info"])
-        key = (event.data["hospital_id"], info["bed_id"])
-        # updated_at and source let a feed tell a stale update from a newer one of another
-        # system (clinical-reference: the newest event time wins, conflicts are counted)
-        info.update(
-            hospital_id=key[0], updated_at=event.timestamp, seq=event.seq, source=event.source
-        )
-        patient = info.get("patient_id")
-        previous = self._bed(key)
-        leaving = previous.get("patient_id") if previous else None
-        if leaving and leaving != patient and self._bed_of(leaving) == key:
-            self.patient_bed[leaving] = None
-        if patient:
-            self.patient_bed[patient] = key
-        self.beds[key] = info
-        conn.execute(
-            "INSERT INTO beds(hospital_id, bed_id, patient_id, info, seq) VALUES (?,?,?,?,?)"
-            " ON CONFLICT(hospital_id, bed_id) DO UPDATE SET patient_id=excluded.patient_id,"
-            " info=excluded.info, seq=excluded.seq",
-            (key[0], key[1], patient, orjson.dumps(info).decode(), event.seq),
-        )
-
-    def commit(self) -> None:
-        self._beds.update(self.beds)
-        for (hid, bid), record in self.beds.items():
-            self._hospital_beds.setdefault(hid, {})[bid] = record
-        for patient, key in self.patient_bed.items():
-            if key is None:
-                self._patient_bed.pop(patient, None)
-            else:
-                self._patient_bed[patient] = key
-
-
-# The stored body is the wire JSON plus the two internal fields a reload needs; keeping them in
-# one document lets replay send stored text without re-encoding. The wire form drops them.
-
 
 # How long a batch smaller than the previous one waits for the rest of those writers. A commit
 # costs about as much CPU as journaling several messages (the fsync and the pages it rewrites),
@@ -785,6 +630,56 @@ _INSERT_INPUT = (
     "INSERT INTO inputs(source, dedupe_key, received_at, raw, status, reply, error)"
     " VALUES (?,?,?,?,?,?,?)"
 )
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One write transaction: the seq it reached and its census changes (in memory once it
+    has committed)."""
+
+    seq: int
+    census: CensusChanges
+
+
+def _store_census(conn: sqlite3.Connection, changes: CensusChanges) -> None:
+    """The census rows a transaction changed, in their final state, with its events."""
+    if changes.locations:
+        conn.executemany(
+            "INSERT INTO patient_locations(patient_id, hospital_id, seq) VALUES (?,?,?)"
+            " ON CONFLICT(patient_id) DO UPDATE SET hospital_id=excluded.hospital_id,"
+            " seq=excluded.seq",
+            [(pid, hid, seq) for pid, (hid, seq) in changes.locations.items()],
+        )
+    if changes.triage:
+        conn.executemany(
+            "INSERT INTO triage_cases(triage_id, patient_id, seq, info) VALUES (?,?,?,?)"
+            " ON CONFLICT(triage_id) DO UPDATE SET patient_id=excluded.patient_id,"
+            " seq=excluded.seq, info=excluded.info",
+            [
+                (tid, case["patient_id"], seq, orjson.dumps(case).decode())
+                for tid, (case, seq) in changes.triage.items()
+            ],
+        )
+    if changes.beds:
+        conn.executemany(
+            "INSERT INTO beds(hospital_id, bed_id, patient_id, info, seq) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(hospital_id, bed_id) DO UPDATE SET patient_id=excluded.patient_id,"
+            " info=excluded.info, seq=excluded.seq",
+            [
+                (hid, bid, info.get("patient_id"), orjson.dumps(info).decode(), info["seq"])
+                for (hid, bid), info in changes.beds.items()
+            ],
+        )
+    if changes.staff:
+        conn.executemany(
+            "INSERT INTO staff(hospital_id, staff_id, info, seq) VALUES (?,?,?,?)"
+            " ON CONFLICT(hospital_id, staff_id) DO UPDATE SET info=excluded.info,"
+            " seq=excluded.seq",
+            [
+                (hid, sid, orjson.dumps(record).decode(), record["seq"])
+                for (hid, sid), record in changes.staff.items()
+            ],
+        )
 
 
 @functools.cache
@@ -799,37 +694,4 @@ def _resolve(fut: asyncio.Future[Any], result: Any) -> None:
 
 
 def _weight(item: _Item) -> int:
-    """Records a queued write adds to a transaction, to bound group-commit size."""
-    kind, payload, _ = item
-    if kind == "events":
-        return max(1, len(payload))
-    if kind == "accept":
-        return 1 + len(payload[1])
-    return 1
-
-
-def _stored_form(event: Event) -> dict[str, Any]:
-    body = event.wire()
-    body["_rooms"] = list(event.rooms)
-    body["_loc"] = list(event.patient_location) if event.patient_location else None
-    return body
-
-
-def _wire_only(stored: str) -> str:
-    # Internal keys are written last, so cutting at the last "_rooms" key keeps valid JSON cheaply
-    # even when a payload happens to carry a key of that name.
-    cut = stored.rfind(',"_rooms":')
-    return stored[:cut] + "}" if cut != -1 else stored
-
-
-def _event_fields(body: dict[str, Any]) -> dict[str, Any]:
-    envelope = {k: body.pop(k) for k in ("id", "seq", "type", "version", "received_at", "source")}
-    rooms = body.pop("_rooms", [])
-    loc = body.pop("_loc", None)
-    return {
-        **envelope,
-        "timestamp": body.get("timestamp"),
-        "rooms": tuple(rooms),
-        "data": body,
-        "patient_location": tuple(loc) if loc else None,
-    }
+    return batch_weight(item[0], item[1])
