@@ -181,6 +181,31 @@ def cmd_alert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
+    config = _load(args)
+    dsn = args.dsn or config.journal.dsn
+    if not dsn:
+        print("hub db upgrade: no PostgreSQL DSN (--dsn or HUB_JOURNAL__DSN)", file=sys.stderr)
+        return 2
+    try:
+        from hub.journal.pg_schema import upgrade
+    except ImportError as exc:
+        print(f"hub db upgrade: needs the postgres extra ({exc})", file=sys.stderr)
+        return 2
+    try:
+        applied = asyncio.run(upgrade(dsn))
+    except Exception as exc:
+        print(f"hub db upgrade: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if applied:
+        print("applied migrations: " + ", ".join(str(v) for v in applied))
+    else:
+        print("schema is up to date")
+    return 0
+
+
 def cmd_reprocess(args: argparse.Namespace) -> int:
     import httpx
 
@@ -259,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--url", help="hub URL (default: server.host/port from the config)")
     rep.add_argument("--token", help="admin token (default: minted from the local secret)")
     rep.set_defaults(func=cmd_reprocess)
+
+    db = sub.add_parser("db", help="the PostgreSQL journal's schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = with_config(db_sub.add_parser("upgrade", help="create or upgrade the schema"))
+    upgrade.add_argument("--dsn", help="PostgreSQL DSN (default: journal.dsn)")
+    upgrade.set_defaults(func=cmd_db_upgrade)
 
     alert = with_config(sub.add_parser("alert", help="raise a hospital alert (operators)"))
     alert.add_argument("hospital", help="hospital id: the alert goes to room hospital_<id>")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "HUB_"
 DEFAULT_CONFIG_PATH = Path("config/hub.toml")
@@ -85,8 +85,18 @@ class ServerConfig(_Section):
 
 
 class JournalConfig(_Section):
-    backend: Literal["sqlite"] = Field("sqlite", description="Where events are journaled.")
+    backend: Literal["sqlite", "postgresql"] = Field(
+        "sqlite",
+        description="Where events, inbound messages, the audit trail and the census are kept: "
+        "an embedded SQLite file (one process), or PostgreSQL (needs the postgres extra).",
+    )
     path: Path = Field(Path("var/journal.sqlite3"), description="SQLite journal file.")
+    dsn: str | None = Field(
+        None,
+        description="PostgreSQL connection string (postgresql://user@host:5432/db); set it "
+        "with HUB_JOURNAL__DSN, since it may hold a password.",
+        repr=False,
+    )
     retention_days: float = Field(
         7.0, gt=0, description="How long events stay replayable; older ones are pruned."
     )
@@ -94,6 +104,12 @@ class JournalConfig(_Section):
         512, ge=1, description="Most events written in one transaction (one fsync)."
     )
     prune_interval_s: float = Field(300.0, gt=0, description="How often retention is applied.")
+
+    @model_validator(mode="after")
+    def _dsn_for_postgresql(self) -> JournalConfig:
+        if self.backend == "postgresql" and not self.dsn:
+            raise ValueError("backend postgresql needs dsn (set HUB_JOURNAL__DSN)")
+        return self
 
 
 class AuthConfig(_Section):

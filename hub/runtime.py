@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hub.auth import Principal, TokenVerifier, load_or_create_secret
-from hub.config import HubConfig
+from hub.config import ConfigError, HubConfig
 from hub.events import Event, EventDraft, iso, new_event_id, utc_now
 from hub.input_alerts import InputAlerts
 from hub.inputs import InboundMessage, Input, NormalizeFailed, RejectMessage
@@ -112,11 +112,7 @@ class HubContext:
         secret = load_or_create_secret(config.auth) if "HS256" in config.auth.algorithms else None
         self.secret = secret
         self.verifier = TokenVerifier(config.auth, secret)
-        self.journal: Journal = SQLiteJournal(
-            config.journal.path,
-            group_commit_max=config.journal.group_commit_max,
-            on_commit=self._committed,
-        )
+        self.journal: Journal = self._journal(config)
         self.census = Census(self.journal)
         self.input_alerts = InputAlerts(self)
         self.plugins.on_hung = self._plugin_hung
@@ -126,6 +122,24 @@ class HubContext:
         self.started = False
         self._configured = False
         self._registered = False
+
+    def _journal(self, config: HubConfig) -> Journal:
+        cfg = config.journal
+        if cfg.backend == "postgresql":
+            try:
+                from hub.journal.postgres import PostgresJournal
+            except ImportError as exc:
+                raise ConfigError(
+                    "journal.backend = postgresql needs the postgres extra: "
+                    f"pip install 'clinical-integration-hub[postgres]' ({exc})"
+                ) from exc
+            assert cfg.dsn is not None
+            return PostgresJournal(
+                cfg.dsn, group_commit_max=cfg.group_commit_max, on_commit=self._committed
+            )
+        return SQLiteJournal(
+            cfg.path, group_commit_max=cfg.group_commit_max, on_commit=self._committed
+        )
 
     def configure_plugins(self) -> None:
         """Run the plugins' ``configure`` hooks once; raises ``ConfigError`` for bad settings."""

@@ -58,6 +58,12 @@ def _with_search_path(dsn: str, schema: str) -> str:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
+    yield from temporary_database()
+
+
+def temporary_database() -> Iterator[str]:
+    """A database of its own on the test server, dropped afterwards (skips when the server
+    cannot be reached; CI starts it, so there it always runs)."""
     name = f"hub_test_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:

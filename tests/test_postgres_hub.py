@@ -1,0 +1,91 @@
+"""A hub on the PostgreSQL journal: `hub db upgrade`, publishing, delivery and resume after a
+restart, all against the real PostgreSQL (CI starts it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import HubProcess, token
+from tests.test_journal_postgres import temporary_database
+from tests.test_socketio import Listener
+
+
+@pytest.fixture(scope="module")
+def pg_dsn() -> Iterator[str]:
+    yield from temporary_database()
+
+
+def test_hub_db_upgrade_applies_once(pg_dsn: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    run = [sys.executable, "-m", "hub", "db", "upgrade", "--dsn", pg_dsn]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied migrations: 1")
+    again = subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
+    assert (again.returncode, again.stdout.strip()) == (0, "schema is up to date")
+    bad = subprocess.run(
+        [*run[:-1], "postgresql://nobody@127.0.0.1:1/none"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert bad.returncode == 1 and bad.stderr.startswith("hub db upgrade: ")
+
+
+async def test_events_are_journaled_in_postgresql_and_survive_a_restart(
+    pg_dsn: str,
+    tmp_path: Path,
+) -> None:
+    hub = HubProcess(
+        tmp_path, extra_env={"HUB_JOURNAL__BACKEND": "postgresql", "HUB_JOURNAL__DSN": pg_dsn}
+    )
+    hub.start()
+    service = {"Authorization": f"Bearer {token(role='service', sub='svc')}"}
+    try:
+        watcher = Listener()
+        await watcher.connect(hub, token(hospitals=["HPG"]))
+        assert (await watcher.join("hospital_HPG"))["ok"] is True
+        for n in range(3):
+            body = {"hospital_id": "HPG", "alert_type": "system", "alert_data": {"n": n}}
+            r = httpx.post(f"{hub.url}/api/events/hospital_alert", json=body, headers=service)
+            assert r.status_code == 202, r.text
+        await watcher.wait_for(lambda: len(watcher.of("hospital_alert")) >= 3)
+        seqs = [e["seq"] for e in watcher.of("hospital_alert")]
+        await watcher.close()
+    finally:
+        hub.stop()
+    hub.start()  # same database: the journal, and seq, carry on
+    try:
+        body = {"hospital_id": "HPG", "alert_type": "system", "alert_data": {"n": 3}}
+        r = httpx.post(f"{hub.url}/api/events/hospital_alert", json=body, headers=service)
+        assert r.status_code == 202 and r.json()["seq"] == seqs[-1] + 1
+        replay = Listener()
+        await replay.connect(hub, token(hospitals=["HPG"]))
+        assert (await replay.join("hospital_HPG", since=0))["ok"] is True
+        await replay.wait_for(lambda: len(replay.of("hospital_alert")) >= 4)
+        assert [e["alert_data"]["n"] for e in replay.of("hospital_alert")] == [0, 1, 2, 3]
+        await replay.close()
+    finally:
+        hub.stop()
+
+
+def test_postgresql_without_a_dsn_is_refused_at_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["HUB_JOURNAL__BACKEND"] = "postgresql"
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert out.returncode == 2 and "journal" in out.stderr and "HUB_JOURNAL__DSN" in out.stderr
