@@ -603,11 +603,18 @@ async def test_open_without_migrating_refuses_an_old_schema(dsn: str) -> None:
 
 async def test_two_nodes_share_one_gap_free_seq(dsn: str) -> None:
     commits: dict[str, list[int]] = {"a": [], "b": []}
+    # as the hub's commit callback does, a duplicate (an id already journaled) is not new
     node_a = await opened(
-        dsn, on_commit=lambda items, n, s: commits["a"].extend(x.event.seq for x in items)
+        dsn,
+        on_commit=lambda items, n, s: commits["a"].extend(
+            x.event.seq for x in items if not x.duplicate
+        ),
     )
     node_b = await opened(
-        dsn, on_commit=lambda items, n, s: commits["b"].extend(x.event.seq for x in items)
+        dsn,
+        on_commit=lambda items, n, s: commits["b"].extend(
+            x.event.seq for x in items if not x.duplicate
+        ),
     )
     holes: list[tuple[int, int]] = []
     done = asyncio.Event()
@@ -658,5 +665,44 @@ async def test_two_nodes_share_one_gap_free_seq(dsn: str) -> None:
     # a node picks up after the other's last seq, whatever it has seen itself
     [later] = await node_a.append([make_event(0, id="later")])
     assert later.event.seq == 402
+    # each node hands on_commit the whole history, the other node's events included, in order
+    for _ in range(100):
+        if len(commits["a"]) >= 402 and len(commits["b"]) >= 402:
+            break
+        await asyncio.sleep(0.05)
+    assert commits["a"] == list(range(1, 403)) and commits["b"] == list(range(1, 403))
+    await node_a.close()
+    await node_b.close()
+
+
+async def test_a_node_learns_the_others_events_and_census_from_the_journal(dsn: str) -> None:
+    seen_b: list[str] = []
+    node_a = await opened(dsn)
+    node_b = await opened(
+        dsn, on_commit=lambda items, n, s: seen_b.extend(x.event.id for x in items)
+    )
+    bed = make_event(
+        0,
+        id="bed-1",
+        type="bed_status_changed",
+        rooms=("hospital_H1", "patient_P1"),
+        data={
+            "hospital_id": "H1",
+            "bed_info": {"bed_id": "4E:1:A", "status": "occupied", "patient_id": "P1"},
+        },
+        patient_location=("P1", "H1"),
+    )
+    await node_a.append([bed])
+    # node B wrote nothing: the notification (or, failing that, its tail) brings it up to date
+    for _ in range(60):
+        if "bed-1" in seen_b:
+            break
+        await asyncio.sleep(0.05)
+    assert seen_b == ["bed-1"]
+    assert node_b.last_seq == 1 and node_b.patient_hospitals("P1") == {"H1"}
+    assert node_b.bed("H1", "4E:1:A")["patient_id"] == "P1"  # type: ignore[index]
+    # and B's own next event is numbered after A's
+    [own] = await node_b.append([make_event(0, id="b-1")])
+    assert own.event.seq == 2 and seen_b == ["bed-1", "b-1"]
     await node_a.close()
     await node_b.close()

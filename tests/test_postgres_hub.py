@@ -3,6 +3,7 @@ restart, all against the real PostgreSQL (CI starts it)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -89,3 +90,38 @@ def test_postgresql_without_a_dsn_is_refused_at_start(tmp_path: Path) -> None:
         env=env,
     )
     assert out.returncode == 2 and "journal" in out.stderr and "HUB_JOURNAL__DSN" in out.stderr
+
+
+async def test_two_nodes_on_one_database_behave_as_one_hub(pg_dsn: str, tmp_path: Path) -> None:
+    env = {"HUB_JOURNAL__BACKEND": "postgresql", "HUB_JOURNAL__DSN": pg_dsn}
+    node_a = HubProcess(tmp_path / "a", extra_env=dict(env))
+    node_b = HubProcess(tmp_path / "b", extra_env=dict(env))
+    service = {"Authorization": f"Bearer {token(role='service', sub='svc')}"}
+    node_a.start()
+    node_b.start()
+    try:
+        on_a = Listener()
+        await on_a.connect(node_a, token(hospitals=["H2N"]))
+        assert (await on_a.join("hospital_H2N"))["ok"] is True
+        seqs = []
+        for n, node in enumerate((node_b, node_a, node_b)):
+            body = {"hospital_id": "H2N", "alert_type": "system", "alert_data": {"n": n}}
+            r = httpx.post(f"{node.url}/api/events/hospital_alert", json=body, headers=service)
+            assert r.status_code == 202, r.text
+            seqs.append(r.json()["seq"])
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3  # one global seq
+        # a client on A receives what arrived on B, in order, once
+        await on_a.wait_for(lambda: len(on_a.of("hospital_alert")) >= 3)
+        await asyncio.sleep(0.3)
+        assert [e["alert_data"]["n"] for e in on_a.of("hospital_alert")] == [0, 1, 2]
+        await on_a.close()
+        # and resumes on B from where it was
+        on_b = Listener()
+        await on_b.connect(node_b, token(hospitals=["H2N"]))
+        assert (await on_b.join("hospital_H2N", since=seqs[0]))["ok"] is True
+        await on_b.wait_for(lambda: len(on_b.of("hospital_alert")) >= 2)
+        assert [e["alert_data"]["n"] for e in on_b.of("hospital_alert")] == [1, 2]
+        await on_b.close()
+    finally:
+        node_a.stop()
+        node_b.stop()

@@ -38,10 +38,11 @@ replication is configured, acknowledged by the standby).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -62,6 +63,7 @@ SEQ_LOCK = 0x6875625F736571  # "hub_seq"
 
 # (kind, payload, future), as in the SQLite journal's queue.
 _Item = tuple[str, Any, "asyncio.Future[Any]"]
+NOTIFY_CHANNEL = "hub_journal"
 
 _INPUT_COLUMNS = "id, source, dedupe_key, raw, status, reply, error, received_at"
 _INSERT_INPUT = (
@@ -94,6 +96,7 @@ class PostgresJournal(CensusReads):
         pool_max_size: int = 10,
         prune_batch: int = 1000,
         migrate_on_open: bool = True,
+        tail_interval_s: float = 1.0,
     ) -> None:
         self._dsn = dsn
         self._group_commit_max = group_commit_max
@@ -108,6 +111,10 @@ class PostgresJournal(CensusReads):
         self._writer: asyncio.Task[None] | None = None
         self._last_seq = 0
         self._memory = MemoryCensus()
+        self._listener: Any = None  # a connection of its own, LISTENing for other nodes' commits
+        self._tailer: asyncio.Task[None] | None = None
+        self._catchup_queued = False
+        self._tail_interval_s = tail_interval_s
 
     @property
     def last_seq(self) -> int:
@@ -151,6 +158,9 @@ class PostgresJournal(CensusReads):
             raise
         self._pool = pool
         self._writer = asyncio.create_task(self._run_writer(), name="journal-write")
+        self._listener = await asyncpg.connect(self._dsn)
+        await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
+        self._tailer = asyncio.create_task(self._tail(), name="journal-tail")
 
     async def _load(self, conn: Any) -> None:
         # One snapshot, so the census and last_seq loaded describe the same commit.
@@ -175,6 +185,14 @@ class PostgresJournal(CensusReads):
                 memory.load_staff(hid, sid, orjson.loads(info))
 
     async def close(self) -> None:
+        tailer, self._tailer = self._tailer, None
+        if tailer is not None:
+            tailer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tailer
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
         writer, self._writer = self._writer, None
         if writer is not None:
             self._queue.put_nowait(None)  # after every write already queued
@@ -240,6 +258,8 @@ class PostgresJournal(CensusReads):
                     break
                 items.append(nxt)
                 count += batch_weight(nxt[0], nxt[1])
+            if any(kind == "catchup" for kind, _, _ in items):
+                self._catchup_queued = False
             started = time.perf_counter()
             try:
                 results, batch = await self._write(items)
@@ -255,14 +275,19 @@ class PostgresJournal(CensusReads):
                         fut.set_exception(exc)
                 raise
             self._apply(batch)
-            self._committed(items, results, count, time.perf_counter() - started)
+            self._committed(items, results, batch.foreign, count, time.perf_counter() - started)
 
     def _committed(
-        self, items: list[_Item], results: list[Any], count: int, seconds: float
+        self,
+        items: list[_Item],
+        results: list[Any],
+        foreign: list[Appended],
+        count: int,
+        seconds: float,
     ) -> None:
         """Once per commit and in commit order: the callback first, then the callers."""
         if self._on_commit is not None:
-            appended = [
+            appended = foreign + [
                 a
                 for kind, r in zip(items, results, strict=True)
                 if kind[0] in ("events", "accept")
@@ -290,6 +315,7 @@ class PostgresJournal(CensusReads):
         to_append: list[tuple[int, list[tuple[str, Event]]]] = []
         audits: list[AuditRecord] = []
         async with self._pool.acquire() as conn, conn.transaction():
+            await self._catch_up(conn, batch)
             for i, (kind, payload, _) in enumerate(items):
                 if kind == "events":
                     to_append.append((i, [(ev.id, ev) for ev in payload]))
@@ -313,6 +339,8 @@ class PostgresJournal(CensusReads):
                     )
                 elif kind == "audit":
                     audits.append(payload)
+                elif kind == "catchup":
+                    pass  # _catch_up above did it
                 else:
                     raise ValueError(f"unknown journal write {kind!r}")
             if to_append:
@@ -327,6 +355,42 @@ class PostgresJournal(CensusReads):
                     *_columns([_audit_row(a) for a in audits], 8),
                 )
         return results, batch
+
+    async def _catch_up(self, conn: Any, batch: _Batch) -> None:
+        """Read back what other nodes committed after ``batch.seq`` (the journal is the one
+        history: a node learns of others' events from it, not from a broker that can drop
+        messages), into the census and the list handed to on_commit before this node's own."""
+        last = int(await conn.fetchval("SELECT value FROM meta WHERE key = 'last_seq'"))
+        if last <= batch.seq:
+            return
+        for (body,) in await conn.fetch(
+            "SELECT body FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+            batch.seq,
+            last,
+        ):
+            event = Event.model_validate(event_fields(orjson.loads(body)))
+            batch.census.observe(event)
+            batch.foreign.append(Appended(event, wire_only(body), duplicate=False))
+        batch.seq = last
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        """Another node (or this one) committed up to ``payload``: catch up, in the writer."""
+        try:
+            seq = int(payload)
+        except ValueError:
+            return
+        if seq > self._last_seq and not self._catchup_queued:
+            self._catchup_queued = True
+            self._queue.put_nowait(("catchup", None, asyncio.get_running_loop().create_future()))
+
+    async def _tail(self) -> None:
+        """A notification can be lost with its connection: look for missed commits anyway."""
+        while True:
+            await asyncio.sleep(self._tail_interval_s)
+            if not self._catchup_queued:
+                self._catchup_queued = True
+                loop = asyncio.get_running_loop()
+                self._queue.put_nowait(("catchup", None, loop.create_future()))
 
     async def _write_input(self, conn: Any, payload: Any) -> StoredInput:
         source, key, raw, received_at, status, error = payload
@@ -400,7 +464,8 @@ class PostgresJournal(CensusReads):
         # See the module docstring: from here to COMMIT no other writer, on any node, numbers
         # events, so the last seq read is the one to continue from.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQ_LOCK)
-        last = int(await conn.fetchval("SELECT value FROM meta WHERE key = 'last_seq'"))
+        await self._catch_up(conn, batch)
+        last = batch.seq
         known: dict[str, str] = {
             r[0]: r[1]
             for r in await conn.fetch("SELECT id, body FROM events WHERE id = ANY($1::text[])", ids)
@@ -505,6 +570,8 @@ class PostgresJournal(CensusReads):
                 ),
             )
         await conn.execute("UPDATE meta SET value = $1 WHERE key = 'last_seq'", seq)
+        # delivered at commit: other nodes read these events back (see _catch_up)
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
         batch.seq = seq
         return out
 
@@ -643,6 +710,9 @@ class _Batch:
 
     seq: int
     census: CensusChanges
+    # events other nodes committed since this node's last, read back in seq order: they are
+    # handed to on_commit before this batch's own, so every node sees one history, in order
+    foreign: list[Appended] = field(default_factory=list)
 
 
 def _input_row(r: Any, duplicate: bool = False) -> StoredInput:
