@@ -258,12 +258,13 @@ async def start_hub_process(
     prefix: str,
     plugin_settings: dict[str, Any],
     extra_env: dict[str, str] | None = None,
+    secret: str | None = None,
 ) -> tuple[asyncio.subprocess.Process, int, str, Path]:
     """``hub serve`` on a free port with a fresh journal, pinned to ``opts.server_cpu``, once
     it answers /ready: (process, HTTP port, signing secret, working directory). Used by the
     FHIR and feed benchmarks; the MLLP one starts its servers in ``start_server``."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp))
-    port, secret = free_port(), secrets.token_hex(20)
+    port, secret = free_port(), secret or secrets.token_hex(20)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.pop(PINNED_ENV, None)
     settings = {"hl7_mllp": {"listeners": [{"name": "default", "port": free_port()}]}}
