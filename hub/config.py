@@ -104,6 +104,15 @@ class JournalConfig(_Section):
         512, ge=1, description="Most events written in one transaction (one fsync)."
     )
     prune_interval_s: float = Field(300.0, gt=0, description="How often retention is applied.")
+    inputs_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="How long inbound messages (raw bytes, answers, errors) are kept for "
+        "inspection and duplicate detection; messages still pending are never pruned.",
+    )
+    audit_retention_days: float = Field(
+        365.0, gt=0, description="How long the audit trail of room joins and reads is kept."
+    )
 
     @model_validator(mode="after")
     def _dsn_for_postgresql(self) -> JournalConfig:

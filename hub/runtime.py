@@ -219,11 +219,19 @@ class HubContext:
     async def _prune_loop(self) -> None:
         cfg = self.config.journal
         while True:
-            cutoff = iso(utc_now() - timedelta(days=cfg.retention_days))
+            now = utc_now()
+            cutoff = iso(now - timedelta(days=cfg.retention_days))
             try:
                 removed = await self.journal.prune(cutoff)
-                if removed:
-                    log.info("journal pruned", extra={"events": removed})
+                inputs, audits = await self.journal.prune_records(
+                    iso(now - timedelta(days=cfg.inputs_retention_days)),
+                    iso(now - timedelta(days=cfg.audit_retention_days)),
+                )
+                if removed or inputs or audits:
+                    log.info(
+                        "journal pruned",
+                        extra={"events": removed, "inputs": inputs, "audit": audits},
+                    )
             except Exception:
                 log.exception("journal prune failed")
             await asyncio.sleep(cfg.prune_interval_s)

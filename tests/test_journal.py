@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from hub.events import Event, iso, utc_now
 from hub.journal import AuditRecord, SQLiteJournal
@@ -244,4 +245,34 @@ async def test_staff_census_keeps_the_latest_availability_and_survives_restart(
     await journal.open()
     assert [s["staff_id"] for s in journal.staff("H1")] == ["N1", "N2"]
     assert journal.staff("H2")[0]["staff_id"] == "D9" and journal.staff("H3") == []
+    await journal.close()
+
+
+async def check_record_retention(journal: Any) -> None:
+    """Shared by both backends: old inputs (never pending ones) and old audit rows go, in
+    steps, and what is recent stays."""
+    old, new = "2020-01-01T00:00:00.000Z", iso(utc_now())
+    kept_pending = await journal.store_input("mllp:a", "k-pending", b"p", old, "pending")
+    await journal.store_input("mllp:a", "k-old", b"o", old, "processed")
+    await journal.store_input("mllp:a", None, b"r", old, "rejected", "bad")
+    recent = await journal.store_input("mllp:a", "k-new", b"n", new, "processed")
+    for i in range(1_100):  # more than one pruning step
+        await journal.audit(
+            AuditRecord(old, f"u{i}", "nurse", "join", "patient_P1", "allowed", "", "127.0.0.1:1")
+        )
+    await journal.audit(
+        AuditRecord(new, "u-new", "nurse", "join", "patient_P1", "allowed", "", "127.0.0.1:1")
+    )
+    cutoff = "2024-01-01T00:00:00.000Z"
+    assert await journal.prune_records(cutoff, cutoff) == (2, 1_100)
+    left = await journal.list_inputs(None, None, 0, 100)
+    assert sorted(i.id for i in left) == sorted([kept_pending.id, recent.id])
+    assert [r.subject for _, r in await journal.read_audit(0, 10, None, None)] == ["u-new"]
+    assert await journal.prune_records(cutoff, cutoff) == (0, 0)
+
+
+async def test_inputs_and_audit_are_pruned_by_their_own_retention(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.sqlite3")
+    await journal.open()
+    await check_record_retention(journal)
     await journal.close()

@@ -706,3 +706,11 @@ async def test_a_node_learns_the_others_events_and_census_from_the_journal(dsn: 
     assert own.event.seq == 2 and seen_b == ["bed-1", "b-1"]
     await node_a.close()
     await node_b.close()
+
+
+async def test_inputs_and_audit_are_pruned_by_their_own_retention(dsn: str) -> None:
+    from tests.test_journal import check_record_retention
+
+    journal = await opened(dsn)
+    await check_record_retention(journal)
+    await journal.close()

@@ -150,4 +150,9 @@ class Journal(Protocol):
 
     async def prune(self, older_than_iso: str) -> int: ...
 
+    async def prune_records(self, inputs_before_iso: str, audit_before_iso: str) -> tuple[int, int]:
+        """Delete inbound messages (never pending ones) and audit records older than the
+        cutoffs, a small transaction at a time so writers are not held up; the counts."""
+        ...
+
     async def check_writable(self) -> str | None: ...

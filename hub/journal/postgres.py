@@ -614,6 +614,30 @@ class PostgresJournal(CensusReads):
                 start = end
             return deleted
 
+    async def prune_records(self, inputs_before_iso: str, audit_before_iso: str) -> tuple[int, int]:
+        """As ``prune``: on its own connection, a window of rows per transaction."""
+        counts = []
+        async with self._pool.acquire() as conn:
+            for sql, cutoff in (
+                (
+                    "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs"
+                    " WHERE received_at < $1 AND status <> 'pending' LIMIT $2)",
+                    inputs_before_iso,
+                ),
+                (
+                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2)",
+                    audit_before_iso,
+                ),
+            ):
+                total = 0
+                while True:
+                    deleted = _rowcount(await conn.execute(sql, cutoff, self._prune_batch))
+                    total += deleted
+                    if deleted < self._prune_batch:
+                        break
+                counts.append(total)
+        return counts[0], counts[1]
+
     async def check_writable(self) -> str | None:
         if self._writer is None or self._pool is None:
             return "journal not open"

@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS inputs (
     reply BLOB
 );
 CREATE INDEX IF NOT EXISTS inputs_status ON inputs(status, source);
+CREATE INDEX IF NOT EXISTS inputs_received ON inputs(received_at);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 CREATE TABLE IF NOT EXISTS triage_cases (
     triage_id TEXT PRIMARY KEY,
     patient_id TEXT NOT NULL,
@@ -539,6 +541,39 @@ class SQLiteJournal(CensusReads):
         self._pruned_through = through
         return int(deleted)
 
+    async def prune_records(self, inputs_before_iso: str, audit_before_iso: str) -> tuple[int, int]:
+        counts = []
+        for sql, cutoff in (
+            (_PRUNE_INPUTS, inputs_before_iso),
+            (
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)",
+                audit_before_iso,
+            ),
+        ):
+            total = 0
+            while True:
+                # one small transaction per step, queued like any write: the writers' own
+                # transactions go in between, so a large backlog never holds them up
+                step = functools.partial(self._delete_step, sql, cutoff)
+                deleted: int = await self._submit("call", step)
+                total += deleted
+                if deleted < PRUNE_STEP:
+                    break
+            counts.append(total)
+        return counts[0], counts[1]
+
+    def _delete_step(self, sql: str, cutoff: str) -> int:
+        conn = self._wconn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute(sql, (cutoff, PRUNE_STEP)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return int(deleted)
+
     async def check_writable(self) -> str | None:
         if self._writer_thread is None:
             return "journal not open"
@@ -625,6 +660,12 @@ class SQLiteJournal(CensusReads):
 # so under load halving the commits is worth a fraction of a millisecond of ACK latency; a lone
 # writer (the previous batch was one item) never waits.
 _LINGER = 300e-6
+
+PRUNE_STEP = 1000
+_PRUNE_INPUTS = (
+    "DELETE FROM inputs WHERE id IN (SELECT id FROM inputs"
+    " WHERE received_at < ? AND status != 'pending' LIMIT ?)"
+)
 
 _INSERT_INPUT = (
     "INSERT INTO inputs(source, dedupe_key, received_at, raw, status, reply, error)"
