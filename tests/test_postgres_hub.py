@@ -125,3 +125,62 @@ async def test_two_nodes_on_one_database_behave_as_one_hub(pg_dsn: str, tmp_path
     finally:
         node_a.stop()
         node_b.stop()
+
+
+async def test_a_node_killed_mid_stream_loses_no_acked_message(pg_dsn: str, tmp_path: Path) -> None:
+    """kill -9 on the node receiving MLLP: every message it ACKed reaches a client on the other
+    node exactly once (stored, journaled and ACKed in one commit, emitted from the journal)."""
+    import random
+
+    from adapters.hl7.client import MllpClient
+    from adapters.hl7.message import parse
+    from tests.hl7.test_mllp_durability import a20
+
+    env = {"HUB_JOURNAL__BACKEND": "postgresql", "HUB_JOURNAL__DSN": pg_dsn}
+    node_a = HubProcess(tmp_path / "a", extra_env=dict(env))
+    node_b = HubProcess(tmp_path / "b", extra_env=dict(env))
+    node_a.start()
+    node_b.start()
+    hospital = "HKILL"
+    acked: set[int] = set()
+    try:
+        watcher = Listener()
+        await watcher.connect(node_a, token(hospitals=[hospital]))
+        assert (await watcher.join(f"hospital_{hospital}"))["ok"] is True
+        kill_after = random.randint(20, 60)
+        try:
+            async with MllpClient("127.0.0.1", node_b.mllp_port, timeout=5) as client:
+                for bed in range(1, 1000):
+                    if len(acked) >= kill_after:
+                        task = asyncio.create_task(client.send(a20(f"X{bed}", hospital, bed)))
+                        await asyncio.sleep(random.random() * 0.004)
+                        await asyncio.to_thread(node_b.kill9)
+                        try:
+                            if parse(await task).value("MSA", 1) == "AA":
+                                acked.add(bed)
+                        except (ConnectionError, TimeoutError, OSError):
+                            pass
+                        break
+                    reply = await client.send(a20(f"X{bed}", hospital, bed))
+                    assert parse(reply).value("MSA", 1) == "AA"
+                    acked.add(bed)
+        except (ConnectionError, OSError):
+            pass
+        expected = {f"W:R:{b}" for b in acked}
+
+        def beds() -> list[str]:
+            return [
+                e["bed_info"]["bed_id"]
+                for e in watcher.of("bed_status_changed")
+                if e["hospital_id"] == hospital
+            ]
+
+        await watcher.wait_for(lambda: expected <= set(beds()), timeout=15)
+        await asyncio.sleep(0.5)
+        got = beds()
+        assert expected <= set(got), "an ACKed message never reached the other node's client"
+        assert len(got) == len(set(got)), "an event was delivered twice"
+        await watcher.close()
+    finally:
+        node_a.stop()
+        node_b.stop()
