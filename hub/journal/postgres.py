@@ -53,6 +53,7 @@ from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, Sto
 from hub.journal.census import CensusChanges, CensusReads, MemoryCensus
 from hub.journal.codec import batch_weight, event_fields, stored_form, wire_only
 from hub.journal.pg_schema import LATEST_VERSION, applied_versions, migrate, upgrade
+from hub.journal.queued import QueuedWrites
 
 __all__ = ["SEQ_LOCK", "PostgresJournal", "upgrade"]
 
@@ -72,7 +73,7 @@ _INSERT_INPUT = (
 )
 
 
-class PostgresJournal(CensusReads):
+class PostgresJournal(CensusReads, QueuedWrites):
     """The ``Journal`` protocol on PostgreSQL through an asyncpg pool.
 
     TODO(multi-node): the in-memory census (patient locations, triage cases, beds, staff) is
@@ -208,38 +209,6 @@ class PostgresJournal(CensusReads):
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((kind, payload, fut))
         return fut
-
-    async def append(self, events: list[Event]) -> list[Appended]:
-        result: list[Appended] = await self._submit("events", events)
-        return result
-
-    async def audit(self, record: AuditRecord) -> None:
-        await self._submit("audit", record)
-
-    async def store_input(
-        self,
-        source: str,
-        dedupe_key: str | None,
-        raw: bytes,
-        received_at: str,
-        status: str = "pending",
-        error: str | None = None,
-    ) -> StoredInput:
-        result: StoredInput = await self._submit(
-            "input", (source, dedupe_key, raw, received_at, status, error)
-        )
-        return result
-
-    async def finish_input(
-        self, input_id: int, status: str, reply: bytes | None, error: str | None
-    ) -> None:
-        await self._submit("input_done", (input_id, status, reply, error))
-
-    async def accept_input(
-        self, record: InputRecord, events: list[tuple[str, Event]]
-    ) -> tuple[StoredInput, list[Appended]]:
-        result: tuple[StoredInput, list[Appended]] = await self._submit("accept", (record, events))
-        return result
 
     async def _run_writer(self) -> None:
         """The writer task: one transaction at a time, each taking everything queued."""

@@ -31,6 +31,7 @@ from hub.events import Event
 from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, StoredInput
 from hub.journal.census import CensusChanges, CensusReads, MemoryCensus
 from hub.journal.codec import batch_weight, event_fields, stored_form, wire_only
+from hub.journal.queued import QueuedWrites
 
 log = logging.getLogger("hub.journal")
 
@@ -115,7 +116,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SQLiteJournal(CensusReads):
+class SQLiteJournal(CensusReads, QueuedWrites):
     def __init__(
         self,
         path: Path,
@@ -195,38 +196,6 @@ class SQLiteJournal(CensusReads):
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put((kind, payload, fut))
         return fut
-
-    async def append(self, events: list[Event]) -> list[Appended]:
-        result: list[Appended] = await self._submit("events", events)
-        return result
-
-    async def audit(self, record: AuditRecord) -> None:
-        await self._submit("audit", record)
-
-    async def store_input(
-        self,
-        source: str,
-        dedupe_key: str | None,
-        raw: bytes,
-        received_at: str,
-        status: str = "pending",
-        error: str | None = None,
-    ) -> StoredInput:
-        result: StoredInput = await self._submit(
-            "input", (source, dedupe_key, raw, received_at, status, error)
-        )
-        return result
-
-    async def finish_input(
-        self, input_id: int, status: str, reply: bytes | None, error: str | None
-    ) -> None:
-        await self._submit("input_done", (input_id, status, reply, error))
-
-    async def accept_input(
-        self, record: InputRecord, events: list[tuple[str, Event]]
-    ) -> tuple[StoredInput, list[Appended]]:
-        result: tuple[StoredInput, list[Appended]] = await self._submit("accept", (record, events))
-        return result
 
     async def pending_inputs(self, source: str) -> list[StoredInput]:
         loop = asyncio.get_running_loop()
