@@ -30,6 +30,7 @@ from hub.journal.pg_schema import (
     migrate,
 )
 from hub.journal.postgres import PostgresJournal, upgrade
+from tests.test_journal import make_event
 
 SERVER_DSN = os.environ.get(
     "HUB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -101,21 +102,6 @@ async def fetch(dsn: str, sql: str, *args: Any) -> list[Any]:
         return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
-
-
-def make_event(n: int, rooms: tuple[str, ...] = ("hospital_H1",), **kw: object) -> Event:
-    fields = {
-        "id": f"e{n}",
-        "seq": 0,
-        "type": "hospital_alert",
-        "timestamp": iso(utc_now()),
-        "received_at": iso(utc_now()),
-        "source": "test",
-        "rooms": rooms,
-        "data": {"hospital_id": "H1", "alert_type": "system", "alert_data": {"n": n}},
-    }
-    fields.update(kw)
-    return Event.model_validate(fields)
 
 
 def bed_event(event_id: str) -> Event:

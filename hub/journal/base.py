@@ -56,6 +56,26 @@ class InputRecord:
     reply: bytes | None = None
     error: str | None = None
 
+    def kept(
+        self, input_id: int, events: list[tuple[str, Event]]
+    ) -> tuple[StoredInput, list[tuple[str, Event]]]:
+        """The row as stored under ``input_id``, and each event paired with its id: its own,
+        or ``{source}:{input id}:{local id}`` (what reprocessing the input gives it too)."""
+        prefix = f"{self.source}:{input_id}"
+        named = [(ev.id or f"{prefix}:{local}", ev) for local, ev in events]
+        stored = StoredInput(
+            input_id,
+            self.source,
+            self.dedupe_key,
+            self.raw,
+            self.status,
+            False,
+            self.reply,
+            self.error,
+            self.received_at,
+        )
+        return stored, named
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayPage:

@@ -408,19 +408,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
             # new content, so it is processed; the failed one stays listed as an error.
             await conn.execute("UPDATE inputs SET dedupe_key = NULL WHERE id = $1", earlier.id)
             input_id = await conn.fetchval(_INSERT_INPUT + " RETURNING id", *row)
-        prefix = f"{record.source}:{input_id}"
-        named = [(ev.id or f"{prefix}:{local}", ev) for local, ev in events]
-        stored = StoredInput(
-            input_id,
-            record.source,
-            record.dedupe_key,
-            record.raw,
-            record.status,
-            False,
-            record.reply,
-            record.error,
-            record.received_at,
-        )
+        stored, named = record.kept(input_id, events)
         return stored, named
 
     async def _append(

@@ -432,19 +432,7 @@ class SQLiteJournal(CensusReads, QueuedWrites):
             cur = conn.execute(_INSERT_INPUT, row)
         input_id = cur.lastrowid
         assert input_id is not None
-        prefix = f"{record.source}:{input_id}"
-        named = [(ev.id or f"{prefix}:{local}", ev) for local, ev in events]
-        stored = StoredInput(
-            input_id,
-            record.source,
-            record.dedupe_key,
-            record.raw,
-            record.status,
-            False,
-            record.reply,
-            record.error,
-            record.received_at,
-        )
+        stored, named = record.kept(input_id, events)
         return stored, self._append(conn, named, batch)
 
     def _append(
