@@ -121,6 +121,39 @@ class JournalConfig(_Section):
         return self
 
 
+class ClusterConfig(_Section):
+    bus: Literal["postgres", "redis"] = Field(
+        "postgres",
+        description="How nodes sharing a PostgreSQL journal hear of each other's commits: "
+        "PostgreSQL LISTEN/NOTIFY, or Redis pub/sub carrying the events themselves (less load "
+        "on the database). Either way the journal stays the one history: a node that misses a "
+        "notification reads the events back from it, so a broker outage only delays delivery. "
+        "Ignored with the SQLite journal.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis for bus = redis (set it with HUB_CLUSTER__REDIS_URL when it holds a "
+        "password).",
+        repr=False,
+    )
+    node_id: str | None = Field(
+        None,
+        description="This node's name in leases and logs; defaults to hostname:pid.",
+    )
+    lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a node's claim on an accepted message it is still working on "
+        "(FHIR id-only reads) lasts without renewal; after that another node takes it over.",
+    )
+    catch_up_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often a node reads the journal for commits it was not told about "
+        "(a lost notification, a broker outage): the worst-case extra delay.",
+    )
+
+
 class AuthConfig(_Section):
     secret: str | None = Field(
         None,
@@ -218,6 +251,7 @@ class HubConfig(_Section):
     name: str = Field("clinical-hub", description="Name reported by GET / and in metrics.")
     server: ServerConfig = Field(default_factory=ServerConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

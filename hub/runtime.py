@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +114,9 @@ class HubContext:
         secret = load_or_create_secret(config.auth) if "HS256" in config.auth.algorithms else None
         self.secret = secret
         self.verifier = TokenVerifier(config.auth, secret)
+        # hostname:pid by default: unique per process, so a restarted node does not mistake a
+        # dead one's leases for its own unless the operator names nodes on purpose
+        self.node_id = config.cluster.node_id or f"{socket.gethostname()}:{os.getpid()}"
         self.journal: Journal = self._journal(config)
         self.census = Census(self.journal)
         self.input_alerts = InputAlerts(self)
@@ -134,8 +139,27 @@ class HubContext:
                     f"pip install 'clinical-integration-hub[postgres]' ({exc})"
                 ) from exc
             assert cfg.dsn is not None
+            cluster = config.cluster
+            bus = None
+            if cluster.bus == "redis":
+                try:
+                    import redis  # noqa: F401  (checked here so a missing extra is a config error)
+
+                    from hub.journal.bus import RedisBus
+                except ImportError as exc:
+                    raise ConfigError(
+                        "cluster.bus = redis needs the redis extra: "
+                        f"pip install 'clinical-integration-hub[redis]' ({exc})"
+                    ) from exc
+                bus = RedisBus(cluster.redis_url)
             return PostgresJournal(
-                cfg.dsn, group_commit_max=cfg.group_commit_max, on_commit=self._committed
+                cfg.dsn,
+                group_commit_max=cfg.group_commit_max,
+                on_commit=self._committed,
+                tail_interval_s=cluster.catch_up_interval_s,
+                bus=bus,
+                node_id=self.node_id,
+                lease_s=cluster.lease_s,
             )
         return SQLiteJournal(
             cfg.path, group_commit_max=cfg.group_commit_max, on_commit=self._committed
@@ -261,8 +285,9 @@ class HubContext:
 
     def _committed(self, appended: list[Appended], records: int, seconds: float) -> None:
         """Journal commit callback: runs on the loop, in seq order, before callers resume."""
-        self.metrics.journal_write_seconds.observe(seconds)
-        self.metrics.journal_batch_size.observe(records)
+        if records:  # zero: other nodes' events arriving over the bus, nothing written here
+            self.metrics.journal_write_seconds.observe(seconds)
+            self.metrics.journal_batch_size.observe(records)
         for item in appended:
             if item.duplicate:
                 self.metrics.duplicates.inc()

@@ -700,3 +700,32 @@ async def test_inputs_and_audit_are_pruned_by_their_own_retention(dsn: str) -> N
     journal = await opened(dsn)
     await check_record_retention(journal)
     await journal.close()
+
+
+async def test_pending_inputs_are_leased_to_one_node_until_it_stops_renewing(dsn: str) -> None:
+    """A node keeps what it accepted while it renews its lease; once it stops (killed), the
+    lease runs out and exactly one other node takes each message over."""
+    first = await opened(dsn, node_id="n1", lease_s=0.6)
+    second = await opened(dsn, node_id="n2", lease_s=0.6)
+    third = await opened(dsn, node_id="n3", lease_s=0.6)
+    at = iso(utc_now())
+    mine = await first.store_input("fhir:x", "K1", b"m1", at, "pending")
+    accepted = await first.accept_input(
+        InputRecord("fhir:x", "K2", b"m2", at, "pending", b"OK"), []
+    )
+    assert [i.id for i in await first.claim_pending("fhir:x")] == [mine.id, accepted[0].id]
+    await asyncio.sleep(1.0)  # past the lease: n1 renews it
+    assert await second.claim_pending("fhir:x") == []
+    await first.close()  # stops renewing, as a dead node would
+    await asyncio.sleep(0.8)
+    taken = await asyncio.gather(second.claim_pending("fhir:x"), third.claim_pending("fhir:x"))
+    ids = sorted(i.id for claimed in taken for i in claimed)
+    assert ids == [mine.id, accepted[0].id], "each message is taken over by exactly one node"
+    # what is finished is nobody's any more
+    for claimed, journal in zip(taken, (second, third), strict=True):
+        for item in claimed:
+            await journal.finish_input(item.id, "processed", b"OK", None)
+    await asyncio.sleep(0.8)
+    assert await second.claim_pending("fhir:x") == [] == await third.claim_pending("fhir:x")
+    await second.close()
+    await third.close()

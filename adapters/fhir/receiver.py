@@ -9,6 +9,7 @@ that names each failed entry and element, without blocking the other entries.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -205,13 +206,31 @@ class FhirSource:
         self.max_silence_s = config.max_silence_s
         self.alert_hospitals = [config.alert_hospital]
         self.last_activity = time.monotonic()
+        self._reading: set[int] = set()  # pending inputs whose reads run in this process
 
     async def start(self, hub: HubContext) -> None:
         self._hub = hub
         await self.follower.start(hub, self._deliver_read)
-        for stored in await hub.journal.pending_inputs(self.name):
-            # notifications whose resources were being read when the hub stopped
-            self._read_later(stored.id, stored.reply, self._parse_stored(stored))
+        # notifications whose resources were being read when this node (or another, sharing
+        # the journal, whose lease has run out) stopped
+        await self._take_over(hub)
+        self.follower.spawn(self._keep_taking_over(hub), "take-over")
+
+    async def _take_over(self, hub: HubContext) -> None:
+        for stored in await hub.journal.claim_pending(self.name):
+            if stored.id not in self._reading:
+                self._read_later(stored.id, stored.reply, self._parse_stored(stored))
+
+    async def _keep_taking_over(self, hub: HubContext) -> None:
+        # With one process this finds nothing new; with several, a dead node's leases expire
+        # after cluster.lease_s and its accepted notifications are finished here.
+        period = hub.config.cluster.lease_s / 2
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._take_over(hub)
+            except Exception:
+                log.exception("claiming pending notifications failed", extra={"input": self.name})
 
     async def stop(self) -> None:
         await self.follower.stop()
@@ -436,11 +455,16 @@ class FhirSource:
         async def read() -> None:
             hub = self._hub
             assert hub is not None
-            problem = await self.follower.read(delivery)
-            status = "error" if problem else "processed"
-            await hub.journal.finish_input(input_id, status, reply, problem)
+            try:
+                problem = await self.follower.read(delivery)
+                status = "error" if problem else "processed"
+                await hub.journal.finish_input(input_id, status, reply, problem)
+            finally:
+                self._reading.discard(input_id)
             if problem:
                 hub.metrics.input_errors.labels(self.name, "read_failed").inc()
+
+        self._reading.add(input_id)
 
         self.follower.spawn(read(), "read")
 

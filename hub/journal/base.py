@@ -138,6 +138,12 @@ class Journal(Protocol):
 
     async def pending_inputs(self, source: str) -> list[StoredInput]: ...
 
+    async def claim_pending(self, source: str) -> list[StoredInput]:
+        """Pending inputs of ``source`` that no live node is working on, now this node's to
+        finish. With one process that is every pending input; nodes sharing a journal lease
+        them, so a dead node's are taken over once its lease runs out."""
+        ...
+
     async def list_inputs(
         self, status: str | None, source: str | None, since_id: int, limit: int
     ) -> list[StoredInput]: ...

@@ -115,6 +115,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "cluster identity, and leases on messages a node is still working on",
+        """
+        -- names this journal's channel on the bus, so two hubs sharing one Redis never
+        -- take each other's events
+        INSERT INTO meta (key, value)
+        VALUES ('cluster_id', floor(random() * 9.0e15)::bigint)
+        ON CONFLICT (key) DO NOTHING;
+        -- a pending message (FHIR id-only: resources still to read) belongs to the node that
+        -- holds an unexpired lease on it; when that node dies, another takes it over
+        ALTER TABLE inputs ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until TIMESTAMPTZ;
+        CREATE INDEX inputs_pending ON inputs (source, lease_until) WHERE status = 'pending';
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

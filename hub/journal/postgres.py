@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ import orjson
 
 from hub.events import Event
 from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, StoredInput
+from hub.journal.bus import RedisBus
 from hub.journal.census import CensusChanges, CensusReads, MemoryCensus
 from hub.journal.codec import batch_weight, event_fields, stored_form, wire_only
 from hub.journal.pg_schema import LATEST_VERSION, applied_versions, migrate, upgrade
@@ -98,6 +100,9 @@ class PostgresJournal(CensusReads, QueuedWrites):
         prune_batch: int = 1000,
         migrate_on_open: bool = True,
         tail_interval_s: float = 1.0,
+        bus: RedisBus | None = None,
+        node_id: str = "node",
+        lease_s: float = 30.0,
     ) -> None:
         self._dsn = dsn
         self._group_commit_max = group_commit_max
@@ -116,6 +121,13 @@ class PostgresJournal(CensusReads, QueuedWrites):
         self._tailer: asyncio.Task[None] | None = None
         self._catchup_queued = False
         self._tail_interval_s = tail_interval_s
+        # With a bus, commits are announced on it (carrying the events) instead of by NOTIFY,
+        # whose commit-time lock serializes every committing transaction in the database.
+        self._bus = bus
+        self._node_id = node_id
+        self._lease = datetime.timedelta(seconds=lease_s)
+        self._renewer: asyncio.Task[None] | None = None
+        self._cluster_id = 0
 
     @property
     def last_seq(self) -> int:
@@ -159,15 +171,22 @@ class PostgresJournal(CensusReads, QueuedWrites):
             raise
         self._pool = pool
         self._writer = asyncio.create_task(self._run_writer(), name="journal-write")
-        self._listener = await asyncpg.connect(self._dsn)
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
+        if self._bus is not None:
+            await self._bus.start(str(self._cluster_id), self._bus_received, self._queue_catch_up)
+        else:
+            self._listener = await asyncpg.connect(self._dsn)
+            await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         self._tailer = asyncio.create_task(self._tail(), name="journal-tail")
+        self._renewer = asyncio.create_task(self._renew_leases(), name="journal-leases")
 
     async def _load(self, conn: Any) -> None:
         # One snapshot, so the census and last_seq loaded describe the same commit.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             self._last_seq = int(
                 await conn.fetchval("SELECT value FROM meta WHERE key = 'last_seq'")
+            )
+            self._cluster_id = int(
+                await conn.fetchval("SELECT value FROM meta WHERE key = 'cluster_id'")
             )
             memory = self._memory
             memory.locations = {
@@ -186,14 +205,17 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 memory.load_staff(hid, sid, orjson.loads(info))
 
     async def close(self) -> None:
-        tailer, self._tailer = self._tailer, None
-        if tailer is not None:
-            tailer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tailer
+        for task in (self._tailer, self._renewer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tailer = self._renewer = None
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.close()
+        if self._bus is not None:
+            await self._bus.stop()
         writer, self._writer = self._writer, None
         if writer is not None:
             self._queue.put_nowait(None)  # after every write already queued
@@ -227,6 +249,10 @@ class PostgresJournal(CensusReads, QueuedWrites):
                     break
                 items.append(nxt)
                 count += batch_weight(nxt[0], nxt[1])
+            if any(kind == "foreign" for kind, _, _ in items):
+                items = self._take_foreign(items)
+                if not items:
+                    continue
             if any(kind == "catchup" for kind, _, _ in items):
                 self._catchup_queued = False
             started = time.perf_counter()
@@ -245,6 +271,39 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 raise
             self._apply(batch)
             self._committed(items, results, batch.foreign, count, time.perf_counter() - started)
+            if self._bus is not None and batch.own:
+                self._bus.publish(batch.own_first, batch.seq, batch.own)
+
+    def _take_foreign(self, items: list[_Item]) -> list[_Item]:
+        """Apply events other nodes announced on the bus, if they continue exactly from this
+        node's last seq; a message that skips ahead means one was lost, and the missing range
+        is read from the journal instead. Returns the items still to write."""
+        batch = _Batch(self._last_seq, self._memory.changes())
+        rest: list[_Item] = []
+        gap = False
+        for item in items:
+            kind, payload, fut = item
+            if kind != "foreign":
+                rest.append(item)
+                continue
+            fut.set_result(None)
+            first, last, bodies = payload
+            if last <= batch.seq:
+                continue  # already read back from the journal
+            if first > batch.seq + 1:
+                gap = True
+                continue
+            for body in bodies[batch.seq + 1 - first :]:
+                event = Event.model_validate(event_fields(orjson.loads(body)))
+                batch.census.observe(event)
+                batch.foreign.append(Appended(event, wire_only(body), duplicate=False))
+            batch.seq = last
+        if batch.foreign:
+            self._apply(batch)
+            self._committed([], [], batch.foreign, 0, 0.0)
+        if gap and not any(kind == "catchup" for kind, _, _ in rest):
+            rest.append(("catchup", None, asyncio.get_running_loop().create_future()))
+        return rest
 
     def _committed(
         self,
@@ -348,18 +407,25 @@ class PostgresJournal(CensusReads, QueuedWrites):
             seq = int(payload)
         except ValueError:
             return
-        if seq > self._last_seq and not self._catchup_queued:
+        if seq > self._last_seq:
+            self._queue_catch_up()
+
+    def _queue_catch_up(self) -> None:
+        if not self._catchup_queued and self._writer is not None:
             self._catchup_queued = True
             self._queue.put_nowait(("catchup", None, asyncio.get_running_loop().create_future()))
+
+    def _bus_received(self, first: int, last: int, bodies: list[str]) -> None:
+        """Events another node committed, in the writer's order with this node's own writes."""
+        if last > self._last_seq and self._writer is not None:
+            fut = asyncio.get_running_loop().create_future()
+            self._queue.put_nowait(("foreign", (first, last, bodies), fut))
 
     async def _tail(self) -> None:
         """A notification can be lost with its connection: look for missed commits anyway."""
         while True:
             await asyncio.sleep(self._tail_interval_s)
-            if not self._catchup_queued:
-                self._catchup_queued = True
-                loop = asyncio.get_running_loop()
-                self._queue.put_nowait(("catchup", None, loop.create_future()))
+            self._queue_catch_up()
 
     async def _write_input(self, conn: Any, payload: Any) -> StoredInput:
         source, key, raw, received_at, status, error = payload
@@ -378,6 +444,8 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 f"SELECT {_INPUT_COLUMNS} FROM inputs WHERE dedupe_key = $1", key
             )
             return _input_row(row, duplicate=True)
+        if status == "pending":
+            await self._lease_new(conn, input_id)
         return StoredInput(input_id, source, key, raw, status, False, None, error, received_at)
 
     async def _accept(
@@ -408,8 +476,52 @@ class PostgresJournal(CensusReads, QueuedWrites):
             # new content, so it is processed; the failed one stays listed as an error.
             await conn.execute("UPDATE inputs SET dedupe_key = NULL WHERE id = $1", earlier.id)
             input_id = await conn.fetchval(_INSERT_INPUT + " RETURNING id", *row)
+        if record.status == "pending":
+            await self._lease_new(conn, input_id)
         stored, named = record.kept(input_id, events)
         return stored, named
+
+    async def _lease_new(self, conn: Any, input_id: int) -> None:
+        """A message accepted but still being worked on belongs to this node, for now."""
+        await conn.execute(
+            "UPDATE inputs SET lease_owner = $1, lease_until = now() + $2 WHERE id = $3",
+            self._node_id,
+            self._lease,
+            input_id,
+        )
+
+    async def claim_pending(self, source: str) -> list[StoredInput]:
+        """Pending messages of ``source`` nobody is working on: this node's own (a restart
+        under the same node id) and those whose owner let its lease run out (it died). They
+        are leased to this node before they are returned, so two nodes never both take one."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "UPDATE inputs SET lease_owner = $2, lease_until = now() + $3"
+                " WHERE id IN (SELECT id FROM inputs WHERE status = 'pending' AND source = $1"
+                " AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)"
+                " ORDER BY id FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_INPUT_COLUMNS}",
+                source,
+                self._node_id,
+                self._lease,
+            )
+        return sorted((_input_row(r) for r in rows), key=lambda i: i.id)
+
+    async def _renew_leases(self) -> None:
+        """Keep this node's claims alive while it works on them; a node that stops renewing
+        (killed, partitioned) loses them within one lease period."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.execute(
+                        "UPDATE inputs SET lease_until = now() + $2"
+                        " WHERE lease_owner = $1 AND status = 'pending'",
+                        self._node_id,
+                        self._lease,
+                    )
+            except (OSError, asyncpg.PostgresError):
+                log.warning("lease renewal failed; retrying")
 
     async def _append(
         self, conn: Any, groups: list[list[tuple[str, Event]]], batch: _Batch
@@ -527,8 +639,13 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 ),
             )
         await conn.execute("UPDATE meta SET value = $1 WHERE key = 'last_seq'", seq)
-        # delivered at commit: other nodes read these events back (see _catch_up)
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
+        if self._bus is None:
+            # delivered at commit: other nodes read these events back (see _catch_up)
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
+        else:
+            # announced on the bus once committed (see _run_writer)
+            batch.own_first = last + 1
+            batch.own = [row[4] for row in rows]
         batch.seq = seq
         return out
 
@@ -694,6 +811,9 @@ class _Batch:
     # events other nodes committed since this node's last, read back in seq order: they are
     # handed to on_commit before this batch's own, so every node sees one history, in order
     foreign: list[Appended] = field(default_factory=list)
+    # this batch's own events (stored bodies, seq own_first..seq), for the bus
+    own_first: int = 0
+    own: list[str] = field(default_factory=list)
 
 
 def _input_row(r: Any, duplicate: bool = False) -> StoredInput:

@@ -201,6 +201,10 @@ class SQLiteJournal(CensusReads, QueuedWrites):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self._pending_inputs, source)
 
+    async def claim_pending(self, source: str) -> list[StoredInput]:
+        # one process owns this file: nobody else could be working on them
+        return await self.pending_inputs(source)
+
     def _pending_inputs(self, source: str) -> list[StoredInput]:
         return self._list_inputs("pending", source, 0, 1_000_000)
 
