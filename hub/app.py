@@ -9,6 +9,7 @@ import socketio
 from quart import Quart, Response
 from quart_cors import cors
 
+from hub.api import console as console_api
 from hub.api import events as events_api
 from hub.api import inbound as inbound_api
 from hub.api import ops as ops_api
@@ -57,6 +58,7 @@ class HubApp:
         quart.register_blueprint(ops_api.blueprint(self.hub))
         quart.register_blueprint(events_api.blueprint(self.hub))
         quart.register_blueprint(inbound_api.blueprint(self.hub))
+        quart.register_blueprint(console_api.blueprint(self.hub))
         self.lean = LeanRouter()
         for component in inputs:
             # an input may serve its hot endpoints lean and the rest (admin views) via Quart
@@ -83,6 +85,10 @@ class HubApp:
         @quart.before_serving
         async def _start() -> None:
             await self.hub.start()
+            # Everything journaled before this start counts as delivered: a client resuming
+            # with since must be replayed up to it, not up to 0 (nothing is dispatched yet).
+            fanout = self.realtime.fanout
+            fanout.dispatched_seq = max(fanout.dispatched_seq, self.hub.journal.last_seq)
             tune_gc(config.server.gc_thresholds, freeze=config.server.gc_freeze)
 
         @quart.after_serving
@@ -93,6 +99,12 @@ class HubApp:
         self.quart = quart
         # No on_startup/on_shutdown here: they would replace Quart's serving hooks.
         self.asgi = socketio.ASGIApp(self.realtime.sio, other_asgi_app=quart)
+
+    async def drain(self) -> None:
+        """Graceful shutdown before the server stops: inputs first (nothing new comes in and
+        what is in hand is answered), then Socket.IO clients are sent to other nodes."""
+        await self.hub.drain()
+        await self.realtime.drain()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -53,7 +53,13 @@ class ServerConfig(_Section):
     worker_class: Literal["asyncio", "uvloop"] = Field(
         "uvloop", description="Event loop under hypercorn; uvloop falls back to asyncio if absent."
     )
-    shutdown_timeout_s: float = Field(10.0, gt=0, description="Grace period for connections.")
+    shutdown_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM the node reports not ready, stops accepting MLLP connections, "
+        "answers the messages in hand, sends Socket.IO clients to reconnect elsewhere and "
+        "exits; this bounds the whole, after which it exits anyway.",
+    )
     gc_freeze: bool = Field(
         True,
         description="After start-up, move every object alive then (modules, FHIR model classes, "

@@ -125,6 +125,8 @@ class HubContext:
         self.background: set[asyncio.Task[Any]] = set()
         self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
         self.started = False
+        self.draining = False  # shutting down: not ready, no new input
+        self._inputs_stopped = False
         self._configured = False
         self._registered = False
 
@@ -214,12 +216,26 @@ class HubContext:
             extra={"last_seq": self.journal.last_seq, "inputs": [i.name for i in self.inputs]},
         )
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
+        """The first step of a graceful shutdown: report not ready (so a load balancer sends
+        nothing new), stop every input (MLLP stops accepting; a message being handled still
+        gets its answer; HTTP inputs answer 503 so senders retry elsewhere)."""
+        self.draining = True
+        log.info("draining", extra={"inputs": [i.name for i in self.inputs]})
+        await self._stop_inputs()
+
+    async def _stop_inputs(self) -> None:
+        if self._inputs_stopped:
+            return
+        self._inputs_stopped = True
         for component in reversed(self.inputs):
             try:
                 await component.stop()
             except Exception:
                 log.exception("input failed to stop", extra={"input": component.name})
+
+    async def stop(self) -> None:
+        await self._stop_inputs()
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -263,6 +279,9 @@ class HubContext:
     async def readiness(self) -> dict[str, str]:
         """Problems by component; empty when ready."""
         problems: dict[str, str] = {}
+        if self.draining:
+            problems["hub"] = "shutting down"
+            return problems
         if not self.started:
             problems["hub"] = "starting"
             return problems

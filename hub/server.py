@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 from typing import Any
 
 from hypercorn.asyncio import serve
@@ -42,7 +44,8 @@ def decline_websocket_compression() -> None:
 def hypercorn_config(config: HubConfig) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{config.server.host}:{config.server.port}"]
-    hc.graceful_timeout = config.server.shutdown_timeout_s
+    # the drain (hub.server.run) has already sent clients away: what is left is short
+    hc.graceful_timeout = max(1.0, config.server.shutdown_timeout_s * 0.2)
     hc.websocket_max_message_size = config.realtime.max_message_bytes
     hc.backlog = 2048
     hc.accesslog = None
@@ -55,10 +58,40 @@ async def run(app: HubApp, config: HubConfig) -> None:
         decline_websocket_compression()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    timeout = config.server.shutdown_timeout_s
+    draining: list[asyncio.Task[None]] = []
+
+    async def drain_then_stop() -> None:
+        try:
+            await asyncio.wait_for(app.drain(), timeout * 0.8)
+        except TimeoutError:
+            log.warning("drain did not finish in time; stopping anyway")
+        except Exception:
+            log.exception("drain failed; stopping anyway")
+        stop.set()
+
+    def on_signal() -> None:
+        if draining:  # a second signal: stop now
+            stop.set()
+            return
+        log.info("shutdown requested", extra={"timeout_s": timeout})
+        draining.append(loop.create_task(drain_then_stop()))
+        # Whatever hangs (a journal that stopped answering), the node is gone within the
+        # configured time plus a margin: everything acknowledged is already committed.
+        timer = threading.Timer(timeout + 5.0, _exit_now)
+        timer.daemon = True  # must not itself hold up a clean exit
+        timer.start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     log.info("serving", extra={"bind": f"{config.server.host}:{config.server.port}"})
     await serve(app, hypercorn_config(config), shutdown_trigger=stop.wait)
+
+
+def _exit_now() -> None:
+    log.error("shutdown took longer than server.shutdown_timeout_s; exiting")
+    logging.shutdown()
+    os._exit(1)
 
 
 def serve_forever(app: HubApp, config: HubConfig) -> None:

@@ -71,6 +71,22 @@ class Realtime:
     async def shutdown(self) -> None:
         await self.sio.shutdown()
 
+    async def drain(self) -> None:
+        """Send every client elsewhere: a ``hub_shutdown`` notice, then the Engine.IO
+        connection is closed. Closing below Socket.IO matters: socket.io-client treats a
+        Socket.IO-level disconnect as final ("io server disconnect") but reconnects after a
+        transport close, through the load balancer to another node, where it resumes with
+        ``since``."""
+        clients = len(self.sio.eio.sockets)
+        log.info("sending clients to other nodes", extra={"clients": clients})
+        if not clients:
+            return
+        await self.sio.emit("hub_shutdown", {"reconnect": True, "reason": "node stopping"})
+        await asyncio.sleep(0.05)  # let the notice leave before the connection ends
+        # Aborted, without an Engine.IO CLOSE packet: clients that receive CLOSE (the Python
+        # client) take it as final too; a transport that just ends makes every client retry.
+        await asyncio.gather(*(self._force_close(sid) for sid in list(self.sio.eio.sockets)))
+
     def _disconnect_slow(self, client: Client) -> None:
         task = asyncio.get_running_loop().create_task(self._force_close(client.eio_sid))
         self.hub.background.add(task)
