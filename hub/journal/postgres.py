@@ -103,6 +103,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
         bus: RedisBus | None = None,
         node_id: str = "node",
         lease_s: float = 30.0,
+        durable: bool = True,
     ) -> None:
         self._dsn = dsn
         self._group_commit_max = group_commit_max
@@ -124,6 +125,9 @@ class PostgresJournal(CensusReads, QueuedWrites):
         # With a bus, commits are announced on it (carrying the events) instead of by NOTIFY,
         # whose commit-time lock serializes every committing transaction in the database.
         self._bus = bus
+        # durable=False (synchronous_commit off) exists only to measure what durability costs
+        # (bench/journal_durability.py); the hub always runs durable, its ACKs depend on it.
+        self._durable = durable
         self._node_id = node_id
         self._lease = datetime.timedelta(seconds=lease_s)
         self._renewer: asyncio.Task[None] | None = None
@@ -154,7 +158,9 @@ class PostgresJournal(CensusReads, QueuedWrites):
         # chose. It goes in the startup packet because the pool's RESET ALL on release would
         # undo a SET.
         settings: dict[str, str] = {}  # the DSN's own settings (application_name, ...) stay
-        if synchronous == "off":
+        if not self._durable:
+            settings["synchronous_commit"] = "off"
+        elif synchronous == "off":
             log.warning("synchronous_commit is off on the server; the hub's sessions turn it on")
             settings["synchronous_commit"] = "on"
         pool = await asyncpg.create_pool(

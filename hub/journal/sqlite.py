@@ -108,10 +108,10 @@ CREATE TABLE IF NOT EXISTS patient_locations (
 """
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
 
@@ -122,7 +122,11 @@ class SQLiteJournal(CensusReads, QueuedWrites):
         path: Path,
         group_commit_max: int = 512,
         on_commit: Callable[[list[Appended], int, float], None] | None = None,
+        durable: bool = True,
     ) -> None:
+        # durable=False (no fsync at commit) exists only to measure what durability costs
+        # (bench/journal_durability.py); the hub always runs durable, its ACKs depend on it.
+        self._synchronous = "FULL" if durable else "OFF"
         self._path = path
         self._group_commit_max = group_commit_max
         self._on_commit = on_commit
@@ -152,7 +156,7 @@ class SQLiteJournal(CensusReads, QueuedWrites):
         self._rconn = await loop.run_in_executor(self._reader_pool, _connect, self._path)
 
     def _open_writer(self) -> sqlite3.Connection:
-        conn = _connect(self._path)
+        conn = _connect(self._path, self._synchronous)
         conn.executescript(SCHEMA)
         row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
         self._last_seq = row[0] if row else 0
