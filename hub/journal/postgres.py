@@ -67,6 +67,7 @@ SEQ_LOCK = 0x6875625F736571  # "hub_seq"
 # (kind, payload, future), as in the SQLite journal's queue.
 _Item = tuple[str, Any, "asyncio.Future[Any]"]
 NOTIFY_CHANNEL = "hub_journal"
+_ALLOCATES_IDS = frozenset(("accept", "input", "audit"))
 
 _INPUT_COLUMNS = "id, source, dedupe_key, raw, status, reply, error, received_at"
 _INSERT_INPUT = (
@@ -76,18 +77,13 @@ _INSERT_INPUT = (
 
 
 class PostgresJournal(CensusReads, QueuedWrites):
-    """The ``Journal`` protocol on PostgreSQL through an asyncpg pool.
+    """The ``Journal`` protocol on PostgreSQL through an asyncpg pool, shared by every node.
 
-    TODO(multi-node): the in-memory census (patient locations, triage cases, beds, staff) is
-    loaded at ``open`` and then follows only this node's own commits, as does ``last_seq``;
-    another node's changes show up here only after a restart. Keep it current with
-    LISTEN/NOTIFY from the writing transaction (payload: the committed seq range, then read
-    the census rows with ``seq`` above what this node has applied), or read the census tables
-    on demand. The bed overlay also reasons from this node's memory (who leaves a bed), which
-    must be read from the table under the seq lock once several nodes write beds.
-    TODO(multi-node): audit and input ids come from identity columns, which different nodes'
-    transactions may commit out of order, so ``read_audit``/``list_inputs`` paging by
-    ``since_id`` may skip a row committed late; fine for one node, where the writer is serial.
+    The census (patient locations, triage cases, beds, staff) and ``last_seq`` are loaded at
+    ``open`` and then follow every node's commits in seq order: this node's own, and other
+    nodes' events read back from the journal (``_catch_up``, told by NOTIFY or, with a bus,
+    carried by it), always before this node's next batch is numbered, so a bed change is
+    reasoned about from the state every node agrees on.
     """
 
     def __init__(
@@ -344,11 +340,16 @@ class PostgresJournal(CensusReads, QueuedWrites):
     async def _write(self, items: list[_Item]) -> tuple[list[Any], _Batch]:
         batch = _Batch(self._last_seq, self._memory.changes())
         results: list[Any] = [None] * len(items)
-        # Item index and its (id, event) pairs, appended after the inputs are in so that the
-        # seq lock is held for as short a time as possible.
+        # Item index and its (id, event) pairs, appended together once every item is in.
         to_append: list[tuple[int, list[tuple[str, Event]]]] = []
         audits: list[AuditRecord] = []
         async with self._pool.acquire() as conn, conn.transaction():
+            if any(kind in _ALLOCATES_IDS for kind, _, _ in items):
+                # Inputs and audit rows take identity ids, which two nodes' transactions could
+                # commit out of order, and a reader paging by since_id would then skip the late
+                # one for good. Under the seq lock (which event batches take anyway) ids commit
+                # in the order they are handed out.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQ_LOCK)
             await self._catch_up(conn, batch)
             for i, (kind, payload, _) in enumerate(items):
                 if kind == "events":
@@ -537,7 +538,8 @@ class PostgresJournal(CensusReads, QueuedWrites):
         if not ids:
             return [[] for _ in groups]
         # See the module docstring: from here to COMMIT no other writer, on any node, numbers
-        # events, so the last seq read is the one to continue from.
+        # events, so the last seq read is the one to continue from. (A batch with inputs or
+        # audit rows holds the lock already; taking it again is a no-op.)
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQ_LOCK)
         await self._catch_up(conn, batch)
         last = batch.seq
