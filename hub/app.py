@@ -9,6 +9,7 @@ import socketio
 from quart import Quart, Response
 from quart_cors import cors
 
+from hub.api import alerts as alerts_api
 from hub.api import console as console_api
 from hub.api import events as events_api
 from hub.api import inbound as inbound_api
@@ -58,6 +59,7 @@ class HubApp:
         quart.register_blueprint(ops_api.blueprint(self.hub))
         quart.register_blueprint(events_api.blueprint(self.hub))
         quart.register_blueprint(inbound_api.blueprint(self.hub))
+        quart.register_blueprint(alerts_api.blueprint(self.hub))
         quart.register_blueprint(console_api.blueprint(self.hub))
         self.lean = LeanRouter()
         for component in inputs:

@@ -36,9 +36,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     for failure in app.hub.plugins.failures:
         print(f"hub: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
+    journal = (
+        f"PostgreSQL journal, {config.cluster.bus} bus, node {app.hub.node_id}"
+        if config.journal.backend == "postgresql"
+        else f"journal {config.journal.path}"
+    )
     print(
         f"hub {__version__} serving on http://{config.server.host}:{config.server.port} "
-        f"(journal {config.journal.path})",
+        f"({journal})",
         file=sys.stderr,
         flush=True,
     )
@@ -236,6 +241,15 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
+    if args.what == "schemas":
+        import json
+
+        from hub.events import EVENT_TYPES, json_schema
+
+        # One document, {type: schema}, in the hub's order: web/client generates its types
+        # from it, and a stable order keeps the generated file free of spurious diffs.
+        print(json.dumps({t: json_schema(t) for t in EVENT_TYPES}, indent=2))
+        return 0
     from hub.reference import config_markdown, events_markdown
 
     print(events_markdown() if args.what == "events" else config_markdown(), end="")
@@ -306,8 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("config-reference", help="print every config key with default and help")
     ref.set_defaults(func=cmd_config_reference)
 
-    docs = sub.add_parser("reference", help="print generated Markdown reference docs")
-    docs.add_argument("what", choices=["events", "config"])
+    docs = sub.add_parser(
+        "reference", help="print generated reference docs (Markdown) or the event JSON Schemas"
+    )
+    docs.add_argument("what", choices=["events", "config", "schemas"])
     docs.set_defaults(func=cmd_reference)
     return parser
 

@@ -103,6 +103,12 @@ class JournalConfig(_Section):
         "with HUB_JOURNAL__DSN, since it may hold a password.",
         repr=False,
     )
+    migrate_on_open: bool = Field(
+        True,
+        description="PostgreSQL: bring the schema up to date at start (safe from several "
+        "nodes at once); false makes a node refuse an old schema, for deployments that run "
+        "`hub db upgrade` as a separate step.",
+    )
     retention_days: float = Field(
         7.0, gt=0, description="How long events stay replayable; older ones are pruned."
     )
@@ -158,6 +164,38 @@ class ClusterConfig(_Section):
         description="How often a node reads the journal for commits it was not told about "
         "(a lost notification, a broker outage): the worst-case extra delay.",
     )
+
+
+Severity = Literal["critical", "warning", "info"]
+
+
+class AlertsConfig(_Section):
+    escalate_types: list[Severity] = Field(
+        default_factory=lambda: list[Severity](["critical"]),
+        description="Patient alert severities that escalate when nobody acknowledges them.",
+    )
+    escalation_after_s: list[float] = Field(
+        default_factory=lambda: [300.0, 900.0],
+        description="Seconds after an alert was received at which each escalation step fires "
+        "if it is still unacknowledged (increasing); empty turns escalation off.",
+    )
+    escalation_to: list[str] = Field(
+        default_factory=lambda: ["charge_nurse", "nursing_supervisor"],
+        description="Who each step is for, one per escalation_after_s entry; sent with the "
+        "alert_escalated event to the patient's hospital room.",
+    )
+    check_interval_s: float = Field(
+        2.0, gt=0, description="How often unacknowledged alerts are checked against the chain."
+    )
+
+    @model_validator(mode="after")
+    def _chain(self) -> AlertsConfig:
+        if len(self.escalation_after_s) != len(self.escalation_to):
+            raise ValueError("escalation_after_s and escalation_to need one entry per step")
+        steps = self.escalation_after_s
+        if any(t <= 0 for t in steps) or steps != sorted(set(steps)):
+            raise ValueError("escalation_after_s must be positive and strictly increasing")
+        return self
 
 
 class AuthConfig(_Section):
@@ -258,6 +296,7 @@ class HubConfig(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

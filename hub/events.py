@@ -183,6 +183,54 @@ class BedStatusChanged(EventPayload):
         return (pid, self.hospital_id) if pid else None
 
 
+class AlertAcknowledged(EventPayload):
+    """A clinician acknowledged a patient alert; every screen showing it clears it.
+
+    Raised by the hub itself (``ack_alert`` over Socket.IO, ``POST /api/alerts/{id}/ack``),
+    never published by other systems."""
+
+    event_type: ClassVar[str] = "alert_acknowledged"
+    alert_id: str = Field(min_length=1, max_length=128, description="Id of the patient_alert.")
+    patient_id: Identifier = Field(description="Patient of the alert.")
+    hospital_id: Identifier | None = Field(None, description="Hospital of the alert, if known.")
+    alert_type: Literal["critical", "warning", "info"] = Field(description="Its severity.")
+    acknowledged_by: str = Field(
+        min_length=1, max_length=256, description="Token subject of who acknowledged it."
+    )
+    acknowledged_role: str = Field(max_length=64, description="Their role.")
+    acknowledged_at: datetime = Field(description="When (UTC).")
+    note: str | None = Field(None, max_length=500, description="Optional free-text note.")
+
+    def rooms(self) -> list[str]:
+        # the alert's own room, and the hospital room its escalations went to
+        rooms = [f"patient_{self.patient_id}"]
+        if self.hospital_id:
+            rooms.append(f"hospital_{self.hospital_id}")
+        return rooms
+
+
+class AlertEscalated(EventPayload):
+    """A critical patient alert nobody acknowledged in time, re-sent to the patient's
+    hospital room (the charge nurse) as one step of the escalation chain.
+
+    Raised by the hub itself, never published by other systems."""
+
+    event_type: ClassVar[str] = "alert_escalated"
+    alert_id: str = Field(min_length=1, max_length=128, description="Id of the patient_alert.")
+    patient_id: Identifier = Field(description="Patient of the alert.")
+    hospital_id: Identifier = Field(description="Hospital whose room it is escalated to.")
+    step: int = Field(ge=1, description="Escalation step, 1 for the first.")
+    escalate_to: str = Field(
+        max_length=64, description="Who this step is for, from the chain (e.g. charge_nurse)."
+    )
+    unacknowledged_s: float = Field(ge=0, description="Seconds the alert had gone unanswered.")
+    alert_type: Literal["critical", "warning", "info"] = Field(description="The alert's severity.")
+    alert_data: dict[str, Any] = Field(default_factory=dict, description="The alert's details.")
+
+    def rooms(self) -> list[str]:
+        return [f"hospital_{self.hospital_id}", f"patient_{self.patient_id}"]
+
+
 EVENT_MODELS: dict[str, type[EventPayload]] = {
     m.event_type: m
     for m in (
@@ -192,9 +240,14 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         TriageUpdated,
         StaffAvailabilityChanged,
         BedStatusChanged,
+        AlertAcknowledged,
+        AlertEscalated,
     )
 }
 EVENT_TYPES = tuple(EVENT_MODELS)
+# Raised by the hub about its own alerts, with checks (the alert exists, the caller may see it)
+# that a publish through POST /api/events would skip.
+HUB_EVENT_TYPES = ("alert_acknowledged", "alert_escalated")
 
 
 class UnknownEventType(ValueError):

@@ -23,6 +23,12 @@ class Metrics:
             registry=r,
         )
         self.events = Counter("hub_events_total", "Events journaled by type", ["type"], registry=r)
+        self.escalations = Counter(
+            "hub_alert_escalations_total",
+            "Unacknowledged alert escalation steps by outcome (sent, no_hospital)",
+            ["outcome"],
+            registry=r,
+        )
         self.duplicates = Counter(
             "hub_duplicate_events_total", "Events not journaled again (same id)", registry=r
         )

@@ -14,6 +14,8 @@ ROUTING = {
     "triage_updated": "`triage_{triage_id}`, `patient_{patient_id}`, `triage_queue`",
     "staff_availability_changed": "`hospital_{hospital_id}`",
     "bed_status_changed": "`hospital_{hospital_id}`, and `patient_{bed_info.patient_id}` when set",
+    "alert_acknowledged": "`patient_{patient_id}`, and `hospital_{hospital_id}` when known",
+    "alert_escalated": "`hospital_{hospital_id}`, `patient_{patient_id}`",
 }
 
 
@@ -56,7 +58,7 @@ def events_markdown() -> str:
             "",
             f"## `{event_type}`",
             "",
-            (model.__doc__ or "").strip(),
+            " ".join((model.__doc__ or "").split()),
             "",
             f"Delivered to: {ROUTING[event_type]}.",
             "",

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hub.alerts.escalation import EscalationWatch
 from hub.auth import Principal, TokenVerifier, load_or_create_secret
 from hub.config import ConfigError, HubConfig
 from hub.events import Event, EventDraft, iso, new_event_id, utc_now
@@ -120,6 +121,7 @@ class HubContext:
         self.journal: Journal = self._journal(config)
         self.census = Census(self.journal)
         self.input_alerts = InputAlerts(self)
+        self.escalations = EscalationWatch(self)
         self.plugins.on_hung = self._plugin_hung
         self.inputs: list[Input] = []
         self.background: set[asyncio.Task[Any]] = set()
@@ -162,6 +164,7 @@ class HubContext:
                 bus=bus,
                 node_id=self.node_id,
                 lease_s=cluster.lease_s,
+                migrate_on_open=cfg.migrate_on_open,
             )
         return SQLiteJournal(
             cfg.path, group_commit_max=cfg.group_commit_max, on_commit=self._committed
@@ -208,6 +211,7 @@ class HubContext:
                 log.exception("input failed to start", extra={"input": component.name})
         self._spawn(self._prune_loop(), "journal-prune")
         self._spawn(self._watch_inputs(), "input-watchdog")
+        self._spawn(self.escalations.run(), "alert-escalation")
         self.started = True
         global _current
         _current = self
@@ -313,6 +317,7 @@ class HubContext:
                 continue
             event = item.event
             self.metrics.events.labels(event.type).inc()
+            self.escalations.observe(event)
             self.plugins.call("event_journaled", event=event)
             if self._dispatch is not None:
                 with self.metrics.emit_seconds.time():

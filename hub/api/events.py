@@ -9,7 +9,14 @@ from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
 from hub.api.common import HttpError, authenticate, error, int_arg, json_response, raw_json
-from hub.events import EventDraft, UnknownEventType, iso, parse_payload, utc_now
+from hub.events import (
+    HUB_EVENT_TYPES,
+    EventDraft,
+    UnknownEventType,
+    iso,
+    parse_payload,
+    utc_now,
+)
 from hub.journal.base import AuditRecord
 from hub.rooms import InvalidRoom, parse_room
 from hub.runtime import HubContext
@@ -53,6 +60,13 @@ def blueprint(hub: HubContext) -> Blueprint:
                 "invalid_event",
                 "id must be a string of 1-128 characters",
                 errors=[{"field": "id", "error": "invalid id", "type": "string_type"}],
+            )
+        if event_type in HUB_EVENT_TYPES:
+            return error(
+                403,
+                "forbidden",
+                f"{event_type} is raised by the hub itself; acknowledge an alert with "
+                "ack_alert over Socket.IO or POST /api/alerts/{id}/ack",
             )
         try:
             payload = parse_payload(event_type, body)

@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from hub import __version__
-from hub.events import EVENT_TYPES, input_schema, json_schema
+from hub.events import EVENT_TYPES, HUB_EVENT_TYPES, input_schema, json_schema
 
 
 def _err(description: str) -> dict[str, Any]:
@@ -50,9 +50,11 @@ def openapi_document() -> dict[str, Any]:
     }
     paths: dict[str, Any] = {}
     for event_type in EVENT_TYPES:
+        schemas[event_type] = json_schema(event_type)
+        if event_type in HUB_EVENT_TYPES:
+            continue  # raised by the hub itself, not publishable
         in_name = f"{event_type}_input"
         schemas[in_name] = input_schema(event_type)
-        schemas[event_type] = json_schema(event_type)
         paths[f"/api/events/{event_type}"] = {
             "post": {
                 "summary": f"Publish a {event_type} event",
@@ -133,6 +135,23 @@ def openapi_document() -> dict[str, Any]:
         ("/api/hospitals/{id}/staff", "Staff and on-duty counts (readers of hospital_{id})"),
     ):
         paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+    paths["/api/alerts/{id}/ack"] = {
+        "post": {
+            "summary": "Acknowledge a patient_alert (readers of its patient room); journaled and "
+            "broadcast as alert_acknowledged. Body: optional {note}.",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {
+                    "description": "{event, duplicate}: the acknowledgement, new or earlier",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "401": _err("Missing or invalid token"),
+                "403": _err("The alert's patient room is not allowed for this token"),
+                "404": _err("No such alert"),
+                "409": _err("The id is not a patient_alert"),
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Clinical integration hub", "version": __version__},

@@ -105,6 +105,15 @@ class Journal(Protocol):
 
     async def read_ids(self, ids: list[str]) -> dict[str, int]: ...
 
+    async def read_events(self, ids: list[str]) -> list[Event]:
+        """The journaled events with these ids (those that exist), in seq order."""
+        ...
+
+    async def read_recent(self, types: list[str], received_after: str) -> list[Event]:
+        """Events of ``types`` received after ``received_after`` (ISO 8601), in seq order:
+        how a component rebuilds short-lived state (unacknowledged alerts) after a restart."""
+        ...
+
     async def audit(self, record: AuditRecord) -> None: ...
 
     async def store_input(

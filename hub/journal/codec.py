@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from hub.events import Event
 
 
@@ -37,6 +39,11 @@ def event_fields(body: dict[str, Any]) -> dict[str, Any]:
         "data": body,
         "patient_location": tuple(loc) if loc else None,
     }
+
+
+def stored_event(body: str) -> Event:
+    """The event a stored body describes."""
+    return Event.model_validate(event_fields(orjson.loads(body)))
 
 
 def batch_weight(kind: str, payload: Any) -> int:

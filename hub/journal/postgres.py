@@ -53,7 +53,7 @@ from hub.events import Event
 from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, StoredInput
 from hub.journal.bus import RedisBus
 from hub.journal.census import CensusChanges, CensusReads, MemoryCensus
-from hub.journal.codec import batch_weight, event_fields, stored_form, wire_only
+from hub.journal.codec import batch_weight, stored_event, stored_form, wire_only
 from hub.journal.pg_schema import LATEST_VERSION, applied_versions, migrate, upgrade
 from hub.journal.queued import QueuedWrites
 
@@ -296,7 +296,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 gap = True
                 continue
             for body in bodies[batch.seq + 1 - first :]:
-                event = Event.model_validate(event_fields(orjson.loads(body)))
+                event = stored_event(body)
                 batch.census.observe(event)
                 batch.foreign.append(Appended(event, wire_only(body), duplicate=False))
             batch.seq = last
@@ -403,7 +403,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
             batch.seq,
             last,
         ):
-            event = Event.model_validate(event_fields(orjson.loads(body)))
+            event = stored_event(body)
             batch.census.observe(event)
             batch.foreign.append(Appended(event, wire_only(body), duplicate=False))
         batch.seq = last
@@ -557,7 +557,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
             for event_id, ev in group:
                 stored_body = known.get(event_id)
                 if stored_body is not None:
-                    stored = Event.model_validate(event_fields(orjson.loads(stored_body)))
+                    stored = stored_event(stored_body)
                     appended.append(Appended(stored, wire_only(stored_body), duplicate=True))
                     continue
                 seq += 1
@@ -765,6 +765,23 @@ class PostgresJournal(CensusReads, QueuedWrites):
             "SELECT id, seq FROM events WHERE id = ANY($1::text[])", list(ids)
         )
         return {r[0]: int(r[1]) for r in rows}
+
+    async def read_events(self, ids: list[str]) -> list[Event]:
+        if not ids:
+            return []
+        rows = await self._pool.fetch(
+            "SELECT body FROM events WHERE id = ANY($1::text[]) ORDER BY seq", list(ids)
+        )
+        return [stored_event(r[0]) for r in rows]
+
+    async def read_recent(self, types: list[str], received_after: str) -> list[Event]:
+        rows = await self._pool.fetch(
+            "SELECT body FROM events WHERE received_at > $1 AND type = ANY($2::text[])"
+            " ORDER BY seq",
+            received_after,
+            list(types),
+        )
+        return [stored_event(r[0]) for r in rows]
 
     async def pending_inputs(self, source: str) -> list[StoredInput]:
         return await self.list_inputs("pending", source, 0, 1_000_000)

@@ -30,7 +30,7 @@ import orjson
 from hub.events import Event
 from hub.journal.base import Appended, AuditRecord, InputRecord, ReplayPage, StoredInput
 from hub.journal.census import CensusChanges, CensusReads, MemoryCensus
-from hub.journal.codec import batch_weight, event_fields, stored_form, wire_only
+from hub.journal.codec import batch_weight, stored_event, stored_form, wire_only
 from hub.journal.queued import QueuedWrites
 
 log = logging.getLogger("hub.journal")
@@ -466,7 +466,7 @@ class SQLiteJournal(CensusReads, QueuedWrites):
                 existing = conn.execute(
                     "SELECT body FROM events WHERE id=?", (event_id,)
                 ).fetchone()
-                stored = Event.model_validate(event_fields(orjson.loads(existing[0])))
+                stored = stored_event(existing[0])
                 appended.append(Appended(stored, wire_only(existing[0]), duplicate=True))
                 continue
             batch.seq = seq
@@ -580,6 +580,36 @@ class SQLiteJournal(CensusReads, QueuedWrites):
     async def read_ids(self, ids: list[str]) -> dict[str, int]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self._read_ids, ids)
+
+    async def read_events(self, ids: list[str]) -> list[Event]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, self._read_events, ids)
+
+    def _read_events(self, ids: list[str]) -> list[Event]:
+        conn = self._rconn
+        assert conn is not None
+        rows: list[tuple[int, str]] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows.extend(conn.execute(f"SELECT seq, body FROM events WHERE id IN ({marks})", chunk))
+        return [stored_event(body) for _, body in sorted(rows)]
+
+    async def read_recent(self, types: list[str], received_after: str) -> list[Event]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader_pool, self._read_recent, types, received_after
+        )
+
+    def _read_recent(self, types: list[str], received_after: str) -> list[Event]:
+        conn = self._rconn
+        assert conn is not None
+        marks = ",".join("?" * len(types))
+        rows = conn.execute(
+            f"SELECT body FROM events WHERE received_at > ? AND type IN ({marks}) ORDER BY seq",
+            [received_after, *types],
+        )
+        return [stored_event(body) for (body,) in rows]
 
     def _read_ids(self, ids: list[str]) -> dict[str, int]:
         conn = self._rconn

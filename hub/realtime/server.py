@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from socketio.exceptions import ConnectionRefusedError as SioConnectionRefused
 
+from hub.alerts.acknowledge import acknowledge
 from hub.auth import AuthError, Principal
 from hub.events import iso, utc_now
 from hub.journal.base import AuditRecord
@@ -65,6 +66,7 @@ class Realtime:
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("join_room", self._on_join)
         self.sio.on("leave_room", self._on_leave)
+        self.sio.on("ack_alert", self._on_ack_alert)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -244,6 +246,22 @@ class Realtime:
             reply["truncated"] = truncated
         await self.sio.emit("room_joined", {"room": room.name, "seq": position}, to=sid)
         return reply
+
+    async def _on_ack_alert(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``ack_alert {id, note?}``: the acknowledgement is journaled and broadcast as
+        ``alert_acknowledged``; the reply is ``{ok, event, duplicate}`` or ``{ok: false,
+        error, detail}``."""
+        client = self.fanout.clients.get(sid)
+        if client is None or client.closing:
+            return {"ok": False, "error": "unauthenticated"}
+        if not isinstance(data, dict) or "id" not in data:
+            return {"ok": False, "error": "bad_request", "detail": "expected {id, note?}"}
+        if not self._rate_ok(client):
+            return {"ok": False, "error": "rate_limited"}
+        outcome = await acknowledge(
+            self.hub, client.principal, data.get("id"), data.get("note"), client.address
+        )
+        return outcome.reply()
 
     async def _on_leave(self, sid: str, data: Any = None) -> dict[str, Any]:
         client = self.fanout.clients.get(sid)
