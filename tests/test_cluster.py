@@ -254,3 +254,41 @@ async def test_a_dead_nodes_pending_fhir_reads_are_finished_by_another(
     finally:
         for node in nodes:
             node.stop()
+
+
+async def test_both_nodes_watch_alerts_and_an_escalation_is_sent_once(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """Every node runs the escalation watch; the step's event id is fixed per alert and step,
+    so the charge nurse sees it once, and an acknowledgement on one node stops the other's."""
+    env = cluster_env(
+        pg_dsn,
+        HUB_ALERTS__ESCALATION_AFTER_S="[1.0]",
+        HUB_ALERTS__ESCALATION_TO='["charge_nurse"]',
+        HUB_ALERTS__CHECK_INTERVAL_S="0.05",
+    )
+    node_a = HubProcess(tmp_path / "a", extra_env=dict(env))
+    node_b = HubProcess(tmp_path / "b", extra_env=dict(env))
+    node_a.start()
+    node_b.start()
+    hospital, patient = uid("H"), uid("P")
+    try:
+        charge = Listener()
+        await charge.connect(node_a, token(hospitals=[hospital], sub="charge"))
+        assert (await charge.join(f"hospital_{hospital}"))["ok"] is True
+        alert = {"patient_id": patient, "hospital_id": hospital, "alert_type": "critical"}
+        ignored = post_event(node_b, "patient_alert", alert)["id"]
+        answered = post_event(node_a, "patient_alert", alert)["id"]
+        nurse = Listener()
+        await nurse.connect(node_b, token(hospitals=[hospital], sub="nurse"))
+        assert (await nurse.join(f"patient_{patient}"))["ok"] is True
+        reply = await nurse.client.call("ack_alert", {"id": answered}, timeout=10)
+        assert reply["ok"] is True
+        await charge.wait_for(lambda: bool(charge.of("alert_escalated")), timeout=10)
+        await asyncio.sleep(1.5)
+        assert [e["alert_id"] for e in charge.of("alert_escalated")] == [ignored]
+        await charge.close()
+        await nurse.close()
+    finally:
+        node_a.stop()
+        node_b.stop()
