@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 LOINC = "http://loinc.org"
-_RANK = {"info": 0, "warning": 1, "critical": 2}
-_WORDS = {
+RANK = {"info": 0, "warning": 1, "critical": 2}
+INTERPRETATION_WORDS = {
     "HH": "critical high",
     "LL": "critical low",
     "AA": "critical abnormal",
@@ -142,8 +142,8 @@ def judge(resource: dict[str, Any]) -> tuple[str | None, str | None]:
     for concept in resource.get("interpretation") or []:
         for code in _codes(concept, INTERPRETATION_SYSTEM):
             severity = SETTINGS.severity_by_interpretation.get(code)
-            if severity and (worst[0] is None or _RANK[severity] > _RANK[worst[0]]):
-                worst = (severity, _WORDS.get(code, code))
+            if severity and (worst[0] is None or RANK[severity] > RANK[worst[0]]):
+                worst = (severity, INTERPRETATION_WORDS.get(code, code))
     if worst[0] is not None or resource.get("interpretation"):
         return worst
     value, _ = _value(resource)

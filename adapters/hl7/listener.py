@@ -72,7 +72,8 @@ class ListenerConfig(BaseModel):
     )
     default_charset: str = Field("utf-8", description="Codec when MSH-18 is empty.")
     message_types: list[str] = Field(
-        default_factory=lambda: ["ADT", "PMU"], description="MSH-9.1 values accepted (AR else)."
+        default_factory=lambda: ["ADT", "PMU", "ORU"],
+        description="MSH-9.1 values accepted (AR else).",
     )
     versions: list[str] = Field(
         default_factory=lambda: list(SUPPORTED_VERSIONS), description="MSH-12 values accepted."
