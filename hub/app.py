@@ -45,7 +45,7 @@ class HubApp:
         inputs = self.hub.register_inputs()
         origins = allowed_origins(config)
         self.realtime = Realtime(self.hub, origins)
-        self.hub.set_dispatcher(self.realtime.fanout.dispatch)
+        self.hub.set_dispatcher(self.realtime.fanout.dispatch, self.realtime.fanout)
         quart = Quart("hub")
         quart.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
         quart.config["PROVIDE_AUTOMATIC_OPTIONS"] = True

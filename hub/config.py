@@ -53,6 +53,11 @@ class ServerConfig(_Section):
     worker_class: Literal["asyncio", "uvloop"] = Field(
         "uvloop", description="Event loop under hypercorn; uvloop falls back to asyncio if absent."
     )
+    console_dir: Path | None = Field(
+        None,
+        description="Built clinician console served at /console; unset: the repository's "
+        "web/console/dist when it was built (npm run build --prefix web/console).",
+    )
     shutdown_timeout_s: float = Field(
         10.0,
         gt=0,

@@ -126,6 +126,7 @@ class HubContext:
         self.inputs: list[Input] = []
         self.background: set[asyncio.Task[Any]] = set()
         self._dispatch: Any = None  # set by the realtime layer: Callable[[Appended], None]
+        self.fanout: Any = None
         self.started = False
         self.draining = False  # shutting down: not ready, no new input
         self._inputs_stopped = False
@@ -303,8 +304,9 @@ class HubContext:
 
     # --- pipeline -----------------------------------------------------------------------------
 
-    def set_dispatcher(self, dispatch: Any) -> None:
+    def set_dispatcher(self, dispatch: Any, fanout: Any = None) -> None:
         self._dispatch = dispatch
+        self.fanout = fanout  # the realtime layer's Fanout (connected clients), for status
 
     def _committed(self, appended: list[Appended], records: int, seconds: float) -> None:
         """Journal commit callback: runs on the loop, in seq order, before callers resume."""

@@ -40,8 +40,7 @@ SECURITY_HEADERS = {
 
 def console_dir(hub: HubContext) -> Path:
     """The configured build directory, or the repository's ``web/console/dist``."""
-    # server.console_dir is read leniently until hub/config.py declares it
-    configured = getattr(hub.config.server, "console_dir", None)
+    configured = hub.config.server.console_dir
     return Path(configured) if configured else REPO_DIST
 
 

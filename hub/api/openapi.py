@@ -133,6 +133,9 @@ def openapi_document() -> dict[str, Any]:
         ("/api/inbound/{id}", "One inbound message with its raw bytes and reply (admin)"),
         ("/api/hospitals/{id}/beds", "The hospital's bed board (readers of hospital_{id})"),
         ("/api/hospitals/{id}/staff", "Staff and on-duty counts (readers of hospital_{id})"),
+        ("/api/triage", "Open triage cases of ?hospital=H with waiting times (its readers)"),
+        ("/api/ops/status", "Inputs' health, message rates, inbound errors, clients (admin)"),
+        ("/console", "The clinician console (when built; 404 with how to build it otherwise)"),
     ):
         paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
     paths["/api/alerts/{id}/ack"] = {

@@ -393,14 +393,11 @@ class RateWindow:
 
 
 def realtime_status(hub: HubContext) -> dict[str, Any]:
-    """Connected Socket.IO clients and the rooms they are in.
-
-    The hub context does not hold the Socket.IO server; its fan-out is reachable as the owner
-    of the dispatcher the realtime layer installed. Without it only the gauge is known.
-    """
+    """Connected Socket.IO clients and the rooms they are in (only the gauge when the hub
+    runs without its realtime layer, as in ``hub.testing.Pipeline``)."""
     gauge = _samples(hub.metrics.connected_clients)
     connected = int(sum(gauge.values()))
-    fanout = getattr(getattr(hub, "_dispatch", None), "__self__", None)
+    fanout = hub.fanout
     if not isinstance(fanout, Fanout):
         return {"connected_clients": connected, "rooms": None, "rooms_by_kind": None}
     rooms: set[str] = set()
