@@ -208,3 +208,41 @@ async def test_escalation_survives_a_restart(tmp_path: Path) -> None:
         await charge.close()
     finally:
         hub.stop()
+
+
+async def test_a_screen_opened_mid_shift_loads_the_open_alerts(alert_hub: HubProcess) -> None:
+    """GET /api/alerts?hospital=H: raised, not acknowledged, not withdrawn or replaced."""
+    hospital, patient = uid("H"), uid("P")
+    acked = raise_alert(alert_hub, patient, hospital, "warning")
+    still_open = raise_alert(alert_hub, patient, hospital, "info")
+    raise_alert(alert_hub, uid("P"), uid("Helsewhere"))  # another hospital
+
+    def result(action: str, severity: str) -> str:
+        body = {
+            "patient_id": patient,
+            "hospital_id": hospital,
+            "alert_type": severity,
+            "alert_data": {"message": "K", "observation": "Observation/k1", "action": action},
+        }
+        r = publish(alert_hub, "patient_alert", body, SERVICE)
+        assert r.status_code == 202, r.text
+        return str(r.json()["id"])
+
+    result("raise", "critical")
+    corrected = result("supersede", "warning")  # replaces the critical one
+    result("raise", "critical")
+    result("retract", "info")  # withdraws that one
+    mine = {"Authorization": f"Bearer {token(hospitals=[hospital], sub='nurse-o')}"}
+    r = httpx.post(f"{alert_hub.url}/api/alerts/{acked}/ack", headers=mine, timeout=10)
+    assert r.status_code == 200
+
+    r = httpx.get(f"{alert_hub.url}/api/alerts", params={"hospital": hospital}, headers=mine)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [a["id"] for a in body["alerts"]] == [corrected, still_open]  # newest first
+    assert body["seq"] >= max(a["seq"] for a in body["alerts"])
+    other = {"Authorization": f"Bearer {token(hospitals=[uid('H')], sub='x')}"}
+    r = httpx.get(f"{alert_hub.url}/api/alerts", params={"hospital": hospital}, headers=other)
+    assert r.status_code == 403
+    r = httpx.get(f"{alert_hub.url}/api/alerts", params={"hospital": "a b"}, headers=mine)
+    assert r.status_code == 400

@@ -133,6 +133,7 @@ def openapi_document() -> dict[str, Any]:
         ("/api/inbound/{id}", "One inbound message with its raw bytes and reply (admin)"),
         ("/api/hospitals/{id}/beds", "The hospital's bed board (readers of hospital_{id})"),
         ("/api/hospitals/{id}/staff", "Staff and on-duty counts (readers of hospital_{id})"),
+        ("/api/alerts", "Open patient alerts of ?hospital=H, newest first (its readers)"),
         ("/api/triage", "Open triage cases of ?hospital=H with waiting times (its readers)"),
         ("/api/ops/status", "Inputs' health, message rates, inbound errors, clients (admin)"),
         ("/console", "The clinician console (when built; 404 with how to build it otherwise)"),
