@@ -288,3 +288,39 @@ describe("SocketService", () => {
     }
   });
 });
+
+describe("acknowledging alerts", () => {
+  it("acks a patient alert: every client hears alert_acknowledged once, a second ack is a duplicate", async () => {
+    const P = uid("P");
+    const H = uid("H");
+    const posted = await hub.post("patient_alert", {
+      patient_id: P,
+      hospital_id: H,
+      alert_type: "critical",
+      alert_data: { message: "Potassium 6.9 mmol/L (critical high)" },
+    });
+    const first = client({ token: await hub.token({ sub: "nurse-a", role: "nurse", hospitals: [H] }) });
+    const second = client({ token: await hub.token({ sub: "nurse-b", role: "nurse", hospitals: [H] }) });
+    const heard: string[] = [];
+    second.on("alert_acknowledged", (e) => heard.push(`${e.alert_id}:${e.acknowledged_by}`));
+    for (const c of [first, second]) {
+      await c.connect();
+      expect((await c.joinPatientRoom(P)).ok).toBe(true);
+      expect((await c.joinHospitalRoom(H)).ok).toBe(true);
+    }
+
+    const reply = await first.ackAlert(posted.id, "seen");
+    expect(reply.ok).toBe(true);
+    if (!reply.ok) return;
+    expect(reply.duplicate).toBe(false);
+    expect(reply.event).toMatchObject({ alert_id: posted.id, acknowledged_by: "nurse-a", note: "seen" });
+    // in both rooms the event goes to, yet handed to the handler once
+    await waitFor(() => heard.length === 1, "the acknowledgement on the other screen");
+    await sleep(300);
+    expect(heard).toEqual([`${posted.id}:nurse-a`]);
+
+    const again = await second.ackAlert(posted.id);
+    expect(again).toMatchObject({ ok: true, duplicate: true });
+    expect(await second.ackAlert("no-such-alert")).toMatchObject({ ok: false, error: "not_found" });
+  });
+});
