@@ -190,13 +190,17 @@ class LiveHub:
         env.update(self.extra_env)
         return env
 
+    def command(self) -> list[str]:
+        """What ``start`` runs; a subclass may start the hub another way (a wrapper script)."""
+        return [sys.executable, "-m", "hub", "serve"]
+
     def start(self, timeout_s: float = 20) -> LiveHub:
         import httpx
 
         self.state.mkdir(parents=True, exist_ok=True)
         logf = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve"],
+            self.command(),
             cwd=self.state,
             env=self.env(),
             stdout=logf,

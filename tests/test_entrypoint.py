@@ -46,6 +46,7 @@ class Node(LiveHub):
     def __init__(self, state: Path, env: dict[str, str | None] | None = None) -> None:
         super().__init__(state)
         self.changes = {"HUB_LOGGING__FORMAT": "text", **(env or {})}
+        self.args: tuple[str, ...] = ()
         state.mkdir(parents=True, exist_ok=True)
 
     def env(self) -> dict[str, str]:
@@ -69,27 +70,13 @@ class Node(LiveHub):
             timeout=timeout,
         )
 
+    def command(self) -> list[str]:
+        return ["/bin/sh", str(ENTRYPOINT), *self.args]
+
     def start(self, *args: str, timeout_s: float = 10) -> Node:  # type: ignore[override]
-        with self.log.open("ab") as logf:
-            self.proc = subprocess.Popen(
-                ["/bin/sh", str(ENTRYPOINT), *args],
-                cwd=self.state,
-                env=self.env(),
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"entrypoint exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"no /ready within {timeout_s} s:\n{self.output()}")
+        self.args = args
+        super().start(timeout_s)
+        return self
 
     def output(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
