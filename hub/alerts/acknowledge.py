@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.auth import Principal
-from hub.events import AlertAcknowledged, Event, EventDraft, iso, utc_now
+from hub.events import AlertAcknowledged, Event, EventDraft, utc_now
 from hub.journal.base import AuditRecord
 from hub.rooms import parse_room
 
@@ -52,17 +52,9 @@ async def acknowledge(
     patient = alert.data["patient_id"]
     room = parse_room(f"patient_{patient}")
     decision = hub.authorize(principal, room)
+    reason = alert_id if decision.allowed else f"{alert_id}: {decision.reason}"
     await hub.journal.audit(
-        AuditRecord(
-            at=iso(utc_now()),
-            subject=principal.subject,
-            role=principal.role,
-            action="ack_alert",
-            room=room.name,
-            outcome="allowed" if decision.allowed else "denied",
-            reason=alert_id if decision.allowed else f"{alert_id}: {decision.reason}",
-            client=client,
-        )
+        AuditRecord.now(principal, "ack_alert", room.name, decision.allowed, reason, client)
     )
     if not decision.allowed:
         return AckOutcome(False, error="forbidden", detail=decision.reason)

@@ -28,6 +28,15 @@ log = logging.getLogger("hub.alerts")
 WATCHED = ["patient_alert", "alert_acknowledged", "alert_escalated"]
 
 
+@dataclass(frozen=True)
+class _Actor:
+    subject: str
+    role: str
+
+
+_HUB = _Actor("hub", "system")  # who the audit trail says escalated
+
+
 def escalation_id(alert_id: str, step: int) -> str:
     return f"esc:{alert_id}:{step}"
 
@@ -153,15 +162,7 @@ class EscalationWatch:
             return  # another node fired this step first
         hub.metrics.escalations.labels("sent").inc()
         log.info("alert escalated", extra={"alert_id": alert_id, "step": step, "to": target})
+        reason = f"{alert_id} step {step} to {target}"
         await hub.journal.audit(
-            AuditRecord(
-                at=iso(utc_now()),
-                subject="hub",
-                role="system",
-                action="escalate",
-                room=f"hospital_{hospital}",
-                outcome="allowed",
-                reason=f"{alert_id} step {step} to {target}",
-                client=hub.node_id,
-            )
+            AuditRecord.now(_HUB, "escalate", f"hospital_{hospital}", True, reason, hub.node_id)
         )

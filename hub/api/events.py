@@ -13,9 +13,7 @@ from hub.events import (
     HUB_EVENT_TYPES,
     EventDraft,
     UnknownEventType,
-    iso,
     parse_payload,
-    utc_now,
 )
 from hub.journal.base import AuditRecord
 from hub.rooms import InvalidRoom, parse_room
@@ -98,15 +96,13 @@ def blueprint(hub: HubContext) -> Blueprint:
         decision = hub.authorize(principal, room)
         if room.audited or not decision.allowed:
             await hub.journal.audit(
-                AuditRecord(
-                    at=iso(utc_now()),
-                    subject=principal.subject,
-                    role=principal.role,
-                    action="read",
-                    room=room.name,
-                    outcome="allowed" if decision.allowed else "denied",
-                    reason=decision.reason if not decision.allowed else "",
-                    client=request.remote_addr or "unknown",
+                AuditRecord.now(
+                    principal,
+                    "read",
+                    room.name,
+                    decision.allowed,
+                    decision.reason if not decision.allowed else "",
+                    request.remote_addr or "unknown",
                 )
             )
         if not decision.allowed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hub.events import Event
+from hub.events import Event, iso, utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +22,34 @@ class AuditRecord:
     at: str
     subject: str
     role: str
-    action: str  # join | leave | read
+    action: str  # join | leave | read | ack_alert | escalate
     room: str
     outcome: str  # allowed | denied
     reason: str
     client: str
+
+    @classmethod
+    def now(
+        cls,
+        principal: Any,
+        action: str,
+        room: str,
+        allowed: bool,
+        reason: str,
+        client: str,
+    ) -> AuditRecord:
+        """A record of ``principal`` (anything with ``subject`` and ``role``) doing ``action``
+        on ``room`` now."""
+        return cls(
+            iso(utc_now()),
+            principal.subject,
+            principal.role,
+            action,
+            room,
+            "allowed" if allowed else "denied",
+            reason,
+            client,
+        )
 
 
 @dataclass(frozen=True, slots=True)

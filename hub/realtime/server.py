@@ -12,7 +12,6 @@ from socketio.exceptions import ConnectionRefusedError as SioConnectionRefused
 
 from hub.alerts.acknowledge import acknowledge
 from hub.auth import AuthError, Principal
-from hub.events import iso, utc_now
 from hub.journal.base import AuditRecord
 from hub.realtime import engineio_tuning
 from hub.realtime.fanout import Client, Fanout, ReplayTooLarge
@@ -169,15 +168,8 @@ class Realtime:
         self, client: Client, action: str, room: str, outcome: str, reason: str = ""
     ) -> None:
         await self.hub.journal.audit(
-            AuditRecord(
-                at=iso(utc_now()),
-                subject=client.principal.subject,
-                role=client.principal.role,
-                action=action,
-                room=room,
-                outcome=outcome,
-                reason=reason,
-                client=client.address,
+            AuditRecord.now(
+                client.principal, action, room, outcome == "allowed", reason, client.address
             )
         )
 
