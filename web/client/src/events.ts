@@ -1,5 +1,5 @@
-// The typed event map: generated types for what the hub publishes schemas for, hand-written
-// types for event types the hub is still building (they give way to generated ones).
+// The typed event map, from the types generated from the hub's published JSON Schemas
+// (`npm run gen`; a test fails when they drift from the hub).
 import {
   GENERATED_EVENT_TYPES,
   type GeneratedEventMap,
@@ -23,50 +23,8 @@ export interface Envelope {
   source: string;
 }
 
-// Hand-written fallbacks for event types added to the hub alongside this client, matching
-// their published schemas; the generated types replace them (see BaseEventMap).
-
-/** A patient_alert was acknowledged; rooms patient_{patient_id} and hospital_{hospital_id}. */
-export interface AlertAcknowledgedPayload extends Envelope {
-  /** `id` of the patient_alert acknowledged. */
-  alert_id: string;
-  patient_id: string;
-  hospital_id?: string | null;
-  alert_type: "critical" | "warning" | "info";
-  /** Token subject of whoever acknowledged it. */
-  acknowledged_by: string;
-  acknowledged_role: string;
-  acknowledged_at: string;
-  note?: string | null;
-}
-
-/** An unacknowledged alert was escalated; rooms hospital_{hospital_id} and patient_{patient_id}. */
-export interface AlertEscalatedPayload extends Envelope {
-  /** `id` of the patient_alert escalated. */
-  alert_id: string;
-  patient_id: string;
-  hospital_id: string;
-  /** Escalation step, 1 for the first. */
-  step: number;
-  /** Who this step is for (e.g. charge_nurse). */
-  escalate_to: string;
-  /** Seconds the alert had gone unanswered. */
-  unacknowledged_s: number;
-  alert_type: "critical" | "warning" | "info";
-  alert_data?: { [k: string]: unknown };
-}
-
-interface PendingEventMap {
-  alert_acknowledged: AlertAcknowledgedPayload;
-  alert_escalated: AlertEscalatedPayload;
-}
-
-// Once the hub publishes a schema for a pending type, `npm run gen` adds it to
-// GeneratedEventMap and the Omit drops the hand-written one, with no change here.
-type BaseEventMap = GeneratedEventMap & Omit<PendingEventMap, keyof GeneratedEventMap>;
-
 /** Event type -> payload, with `type` narrowed so HubEvent is a discriminated union. */
-export type HubEventMap = { [K in keyof BaseEventMap]: BaseEventMap[K] & { type: K } };
+export type HubEventMap = { [K in keyof GeneratedEventMap]: GeneratedEventMap[K] & { type: K } };
 export type HubEventType = keyof HubEventMap & string;
 export type HubEvent = HubEventMap[HubEventType];
 export type HubEventHandler<T extends HubEventType> = (event: HubEventMap[T]) => void;

@@ -4,7 +4,6 @@ import {
   buildAlertViews,
   isAcknowledgeable,
   supersededBy,
-  type AlertLike,
   type AlertView,
 } from "./lib/alerts";
 
@@ -14,7 +13,7 @@ export type AckResult = { ok: true } | { ok: false; error: string };
 export function useAlertViews() {
   const alerts = useAlerts();
   const views = useMemo(
-    () => buildAlertViews(alerts.alerts as readonly AlertLike[]),
+    () => buildAlertViews(alerts.alerts),
     [alerts.alerts],
   );
   const unread = useMemo(() => views.filter((v) => v.unread).length, [views]);

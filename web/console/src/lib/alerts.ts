@@ -4,31 +4,16 @@
  * severity, patient and hospital, filters.
  */
 
+import type { Alert } from "@clinical-hub/client";
+
 export type Severity = "critical" | "warning" | "info" | "emergency" | "capacity" | "system";
 
 export const PATIENT_SEVERITIES: Severity[] = ["critical", "warning", "info"];
 export const HOSPITAL_SEVERITIES: Severity[] = ["emergency", "capacity", "system"];
 export const SEVERITIES: Severity[] = [...PATIENT_SEVERITIES, ...HOSPITAL_SEVERITIES];
 
-/** What the console needs of the client's `Alert` (structurally; see web/client/README.md). */
-export interface AlertLike {
-  id: string;
-  type: string;
-  source: string;
-  title: string;
-  message: string;
-  timestamp: string | number | Date;
-  read: boolean;
-  data?: unknown;
-  eventId?: string;
-  alertId?: string;
-  patientId?: string | null;
-  hospitalId?: string | null;
-  /** Set by the client when an `alert_escalated` re-raised the alert. */
-  escalationStep?: number;
-  /** The result behind the alert was withdrawn. */
-  retracted?: boolean;
-}
+/** The client library's alert, as its AlertProvider keeps it (web/client/README.md). */
+export type AlertLike = Alert;
 
 export interface AlertView {
   /** The alert's identity: the id `acknowledge` is called with, shared by its escalations. */
@@ -64,8 +49,7 @@ export function isSeverity(v: unknown): v is Severity {
 }
 
 function timeOf(alert: AlertLike): number {
-  const t = alert.timestamp;
-  const ms = t instanceof Date ? t.getTime() : typeof t === "number" ? t : Date.parse(t);
+  const ms = Date.parse(alert.timestamp);
   if (!Number.isNaN(ms)) return ms;
   const fromEvent = Date.parse(String(record(alert.data).timestamp ?? ""));
   return Number.isNaN(fromEvent) ? 0 : fromEvent;
