@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,13 @@ import pytest
 from hub.auth import mint_token
 from hub.config import HubConfig
 from hub.testing import LiveHub
+from tests.journal_backends import (
+    BACKENDS,
+    Backend,
+    JournalFactory,
+    schema_dsn,
+    temporary_database,
+)
 
 SECRET = "test-secret-" + "x" * 40
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +93,33 @@ def publish(hub: HubProcess, event_type: str, body: dict[str, Any], tok: str) ->
         headers={"Authorization": f"Bearer {tok}"},
         timeout=10,
     )
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for the module (skips when the server is unreachable)."""
+    yield from temporary_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def journal_storage(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Backend, Path | str]:
+    """Where this test's journal lives: a file, or the module's PostgreSQL database. Sync, so
+    the database is made (or the test skipped) outside the test's event loop."""
+    if request.param == "sqlite":
+        return "sqlite", tmp_path / "j.sqlite3"
+    return "postgresql", request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+async def journal_factory(
+    journal_storage: tuple[Backend, Path | str],
+) -> AsyncIterator[JournalFactory]:
+    """Opens journals of the test's backend (``sqlite`` / ``postgresql``) on its own storage;
+    calling it again reopens the same storage. Journals left open are closed at teardown."""
+    backend, location = journal_storage
+    if backend == "postgresql":
+        assert isinstance(location, str)
+        location = await schema_dsn(location)
+    factory = JournalFactory(backend, location)
+    yield factory
+    await factory.close_all()
