@@ -17,6 +17,11 @@
  *  6. hub restart (SIGTERM, same journal and port): "reconnecting…", an alert sent while the
  *     console is still away arrives after the reconnect ("resumed N missed events"), nothing
  *     lost or doubled
+ *  7. a screen signing in mid-shift (fresh browser context) lists the alerts still open,
+ *     raised before it signed in (GET /api/alerts), not the acknowledged one
+ *
+ * Layout is checked as well as pictured: the triage queue at 1024, 1280 and 1920 px wide
+ * (no table overflowing its column or card, no columns overlapping), a bed with a long id.
  *
  * Screenshots of every screen go to e2e/screenshots/ (gitignored).
  */
@@ -237,6 +242,44 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * Where the triage queue's columns and tables are. `problems` lists every table wider than
+ * its column (it would need its scrollbar), column outside the card, overlapping columns or
+ * priority chip running into the next cell; `rows` is how many rows the columns take.
+ */
+function triageLayout(page: Page): Promise<{ rows: number; problems: string[]; columns: unknown[] }> {
+  return page.$$eval('[data-testid^="triage-column-"]', (columns) => {
+    const problems: string[] = [];
+    const boxes = columns.map((column) => {
+      const name = column.getAttribute("data-testid");
+      const box = column.getBoundingClientRect();
+      const card = column.closest(".page")!.getBoundingClientRect();
+      const wrap = column.querySelector(".table-scroll")!;
+      const table = column.querySelector("table")!.getBoundingClientRect();
+      const heading = column.querySelector("h3")!;
+      if (wrap.scrollWidth > wrap.clientWidth) problems.push(`${name}: table ${wrap.scrollWidth} px in ${wrap.clientWidth} px`);
+      if (table.right > box.right + 0.5) problems.push(`${name}: table ends ${table.right - box.right} px past its column`);
+      if (box.left < card.left || box.right > card.right + 0.5) problems.push(`${name}: outside its card`);
+      if (heading.scrollWidth > heading.clientWidth) problems.push(`${name}: heading overflows`);
+      for (const chip of column.querySelectorAll(".priority")) {
+        const cell = chip.closest("td")!.getBoundingClientRect();
+        const right = chip.getBoundingClientRect().right;
+        if (right > cell.right + 0.5) problems.push(`${name}: priority chip runs ${right - cell.right} px into the next cell`);
+      }
+      return { name, left: box.left, right: box.right, top: box.top, bottom: box.bottom, width: box.width };
+    });
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [p, q] = [boxes[i]!, boxes[j]!];
+        const apart = p.right <= q.left + 0.5 || q.right <= p.left + 0.5 || p.bottom <= q.top + 0.5 || q.bottom <= p.top + 0.5;
+        if (!apart) problems.push(`${p.name} and ${q.name} overlap`);
+      }
+    }
+    const rows = new Set(boxes.map((b) => Math.round(b.top))).size;
+    return { rows, problems, columns: boxes };
+  });
+}
+
 async function signIn(screen: Screen, token: string): Promise<void> {
   await screen.page.locator(sel("token-input")).fill(token);
   await screen.page.locator(sel("sign-in-button")).click();
@@ -252,7 +295,9 @@ const screens: Screen[] = [];
 const patient = "P1001";
 const occupied = "E2E-01";
 const spare = "E2E-02";
-const tokens = { a: "", b: "", admin: "" };
+/** Longer than a tile is wide: it must wrap or end in an ellipsis, never spill out. */
+const longBed = "E2E-ISOLATION-NORTH-WING-BAY-0042-B";
+const tokens = { a: "", b: "", c: "", admin: "" };
 let controls = 0;
 const control = (): string => `E2E${Date.now().toString(36)}${++controls}`;
 const alertIds: Record<string, string> = {};
@@ -308,9 +353,10 @@ beforeAll(async () => {
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   await hub.start();
-  [tokens.a, tokens.b, tokens.admin] = await Promise.all([
+  [tokens.a, tokens.b, tokens.c, tokens.admin] = await Promise.all([
     hub.token({ sub: "nurse-a", role: "nurse", hospitals: [H] }),
     hub.token({ sub: "nurse-b", role: "nurse", hospitals: [H] }),
+    hub.token({ sub: "nurse-c", role: "nurse", hospitals: [H] }),
     hub.token({ sub: "ops-admin", role: "admin" }),
   ]);
   // the ward as the hub knows it before anyone signs in: the patient in a bed, a spare bed
@@ -321,6 +367,10 @@ beforeAll(async () => {
   await hub.post("bed_status_changed", {
     hospital_id: H,
     bed_info: { bed_id: spare, status: "available", unit: "E2E", room: "R1" },
+  });
+  await hub.post("bed_status_changed", {
+    hospital_id: H,
+    bed_info: { bed_id: longBed, status: "blocked", unit: "E2E", room: "R2" },
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
 });
@@ -386,6 +436,14 @@ describe("clinician console in headless Chromium", () => {
     await waitForAttr(a.page, "alert-badge", "data-count", "2");
     expect((await a.page.locator(sel("alert-badge")).textContent())?.trim()).toBe("2");
     expect(await a.page.title()).toBe("(2) Clinical hub console");
+    // the bell is an inline SVG (no emoji font needed), drawn, and hidden from screen readers
+    const bell = a.page.locator(`${sel("alert-badge")} svg`);
+    expect(await bell.count()).toBe(1);
+    expect(await bell.getAttribute("aria-hidden")).toBe("true");
+    const box = await bell.boundingBox();
+    expect(box!.width).toBeGreaterThan(8);
+    const before = await a.page.locator(sel("alert-badge")).evaluate((el) => getComputedStyle(el, "::before").content);
+    expect(["none", "normal"]).toContain(before);
     await shot(a.page, "02-alerts-panel");
   });
 
@@ -441,19 +499,55 @@ describe("clinician console in headless Chromium", () => {
     expect(before.background).toBe("rgb(232, 245, 233)");
     expect(after.background).toBe("rgb(255, 244, 224)");
     expect(await tile.locator(".bed-status").textContent()).toBe("cleaning");
+
+    // a long bed id stays inside its tile (wrapped, then an ellipsis), whole in the title
+    const long = a.page.locator(sel(`bed-${H}-${longBed}`));
+    const fit = await long.evaluate((el) => {
+      const tile = el.getBoundingClientRect();
+      const id = el.querySelector(".bed-id")!;
+      const idBox = id.getBoundingClientRect();
+      return {
+        tileOverflow: el.scrollWidth - el.clientWidth,
+        idRight: idBox.right - tile.right,
+        // how many lines of the status line below it (one line of text) the id takes
+        lines: Math.round(idBox.height / el.querySelector(".bed-status")!.getBoundingClientRect().height),
+        title: id.getAttribute("title"),
+        text: id.textContent,
+      };
+    });
+    expect(fit.title).toBe(longBed);
+    expect(fit.text).toBe(longBed);
+    expect(fit.tileOverflow).toBeLessThanOrEqual(0);
+    expect(fit.idRight).toBeLessThanOrEqual(0.5);
+    expect(fit.lines).toBeLessThanOrEqual(2);
     await shot(a.page, "03-bed-board");
   });
 
   it("5. renders the triage queue, the patient view and (for an admin) the operator page", async () => {
     const pending = "T2001";
     const triaged = "T2002";
+    const assigned = "T2003";
     await hub.post("triage_updated", { triage_id: pending, status: "pending", patient_id: "P2001", hospital_id: H, priority: 2 });
     await hub.post("triage_updated", { triage_id: triaged, status: "triaged", patient_id: "P2002", hospital_id: H, priority: 3 });
+    await hub.post("triage_updated", { triage_id: assigned, status: "assigned", patient_id: "P2003", hospital_id: H, priority: 1 });
     await a.page.locator(sel("nav-triage")).click();
     await waitForAttr(a.page, `triage-case-${pending}`, "data-status", "pending");
     await waitForAttr(a.page, `triage-case-${triaged}`, "data-status", "triaged");
+    await waitForAttr(a.page, `triage-case-${assigned}`, "data-status", "assigned");
     expect(new URL(a.page.url()).pathname).toBe(`/console/triage/${H}`);
-    await shot(a.page, "04-triage-queue");
+
+    // the three tables fit their columns and card whatever room the alerts panel leaves
+    for (const width of [1280, 1024, 1920]) {
+      await a.page.setViewportSize({ width, height: 800 });
+      await a.page.waitForFunction(() => window.innerWidth > 0 && document.fonts.status === "loaded");
+      await a.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const layout = await triageLayout(a.page);
+      expect(layout.problems, `triage at ${width} px: ${JSON.stringify(layout)}`).toEqual([]);
+      // side by side when there is room for three tables, stacked (one under another) otherwise
+      if (width >= 1280) expect(layout.rows, `triage at ${width} px`).toBe(1);
+      await shot(a.page, `04-triage-${width}`);
+    }
+    await a.page.setViewportSize({ width: 1280, height: 800 });
 
     // two NEWS2 scores, then the patient view from the bed board's occupant link
     const parameters = {
@@ -511,6 +605,10 @@ describe("clinician console in headless Chromium", () => {
       UI_MS,
     );
     expect(await admin.page.locator('[data-testid^="input-"]').count()).toBeGreaterThan(0);
+    // an input's last_activity is not always a message (it starts at the input's start)
+    const lastActivity = admin.page.locator(sel("ops-last-activity-heading"));
+    expect((await lastActivity.textContent())?.trim()).toBe("Last activity");
+    expect(await lastActivity.getAttribute("title")).toMatch(/started/);
     await shot(admin.page, "06-operator");
     // a nurse has no operator page
     expect(await a.page.locator(sel("nav-operator")).count()).toBe(0);
@@ -543,6 +641,7 @@ describe("clinician console in headless Chromium", () => {
     const after = await waitForItems(a, [TEXT.glucose, TEXT.sodium]);
     expect(after[0]!.severity).toBe("critical");
     expect(after[1]!.id).toBe(alertIds.sodium);
+    alertIds.glucose = after[0]!.id;
     const resumed = a.page.locator(sel("resume-notice"));
     await resumed.waitFor({ timeout: UI_MS });
     expect(Number(await resumed.getAttribute("data-missed"))).toBeGreaterThanOrEqual(1);
@@ -569,6 +668,37 @@ describe("clinician console in headless Chromium", () => {
       TEXT.glucose,
     ]);
     expect(hub.log.slice(logBefore)).not.toMatch(/Traceback/);
+  });
+
+  it("7. a screen signing in mid-shift shows the alerts still open, not the acknowledged one", async () => {
+    // what the hub calls open: the two results not acknowledged, newest first
+    const { status, json } = await api("GET", `/api/alerts?hospital=${H}&hours=24`, tokens.c);
+    expect(status).toBe(200);
+    expect((json.alerts as Array<{ id: string }>).map((e) => e.id)).toEqual([alertIds.glucose, alertIds.sodium]);
+
+    // a fresh browser context: no session storage, no resume position; joining the patient's
+    // room without a position replays nothing, so the list is the only way to see them
+    const c = await screen("nurse-c");
+    await c.page.goto(`${hub.url}/console`);
+    expect(await c.page.evaluate(() => sessionStorage.length)).toBe(0);
+    await signIn(c, tokens.c);
+    const open = await waitForItems(c, [TEXT.glucose, TEXT.sodium]);
+    expect(open.map((i) => i.id)).toEqual([alertIds.glucose, alertIds.sodium]);
+    expect(open.map((i) => i.id)).not.toContain(alertIds.potassium);
+    expect(open.map((i) => i.severity)).toEqual(["critical", "warning"]);
+    expect(open[0]!.classes).toContain("attention");
+    await waitForAttr(c.page, "alert-badge", "data-count", "2");
+    await waitForAttr(c.page, `bed-${H}-${occupied}`, "data-patient", patient);
+    await shot(c.page, "09-signed-in-mid-shift");
+
+    // still once each when the live rooms have been joined
+    await sleep(1000);
+    expect((await items(c.page)).map((i) => i.id)).toEqual([alertIds.glucose, alertIds.sodium]);
+
+    // a loaded alert is acknowledged like a live one: it leaves every screen
+    await c.page.locator(`[data-testid="alert-item"][data-alert-id="${alertIds.sodium}"] ${sel("ack-button")}`).click();
+    for (const s of [c, a, b]) await waitForItems(s, [TEXT.glucose]);
+    expect(await c.page.locator(sel("ack-error")).count()).toBe(0);
   });
 
   it("raised no uncaught error in any page", () => {

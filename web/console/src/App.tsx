@@ -16,6 +16,7 @@ import {
   SEQ_PREFIX,
   storage,
 } from "./lib/session";
+import { OpenAlerts } from "./openAlerts";
 import { AlertPersistence } from "./persistence";
 import { BedBoardPage } from "./pages/BedBoardPage";
 import { OperatorPage } from "./pages/OperatorPage";
@@ -125,6 +126,7 @@ function Console({ token, onSignOut }: { token: string; onSignOut: (reason?: str
                 <Header />
                 <div className="body">
                   <main className="main" data-testid="main">
+                    <OpenAlerts hospitals={hospitals} />
                     <Page />
                   </main>
                   <AlertsPanel />

@@ -39,6 +39,22 @@ interface HospitalData {
   reload: (hospital: string) => void;
   /** Extra patient rooms to join while a screen shows the patient. */
   watchPatient: (patientId: string | null) => void;
+  /**
+   * Settles once the console's first join of `room` has been answered (joined or refused):
+   * from then on the room's events reach this screen live.
+   */
+  whenJoined: (room: string) => Promise<void>;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 const DataContext = createContext<HospitalData | null>(null);
@@ -143,21 +159,35 @@ export function HospitalDataProvider({
 
   const roomsKey = rooms.join("\n");
   const joined = useRef(new Set<string>());
+  const joins = useRef(new Map<string, Deferred>());
+  const joinOf = useCallback((room: string): Deferred => {
+    let join = joins.current.get(room);
+    if (!join) {
+      join = deferred();
+      joins.current.set(room, join);
+    }
+    return join;
+  }, []);
+  const whenJoined = useCallback((room: string) => joinOf(room).promise, [joinOf]);
   useEffect(() => {
     const wanted = new Set(roomsKey ? roomsKey.split("\n") : []);
     for (const room of joined.current) {
       if (!wanted.has(room)) {
         joined.current.delete(room);
+        joins.current.get(room)?.resolve();
+        joins.current.delete(room);
         void client.leaveRoom(room);
       }
     }
     for (const room of wanted) {
       if (!joined.current.has(room)) {
         joined.current.add(room);
-        void client.joinRoom(room);
+        const join = joinOf(room);
+        // refused or cut off: settle anyway, whoever waits should not wait forever
+        void client.joinRoom(room).then(join.resolve, join.resolve);
       }
     }
-  }, [client, roomsKey]);
+  }, [client, roomsKey, joinOf]);
 
   // A resume position older than the hub can replay (days offline): start that room afresh.
   useEffect(
@@ -172,8 +202,8 @@ export function HospitalDataProvider({
   );
 
   const value = useMemo(
-    () => ({ hospitals: data, reload, watchPatient }),
-    [data, reload, watchPatient],
+    () => ({ hospitals: data, reload, watchPatient, whenJoined }),
+    [data, reload, watchPatient, whenJoined],
   );
   return <DataContext.Provider value={value}>{children}</DataContext.Provider>;
 }
@@ -188,6 +218,11 @@ export function useHospital(hospital: string | null): HospitalState & { reload: 
   const { hospitals, reload } = useData();
   const state = (hospital && hospitals[hospital]) || emptyHospital();
   return { ...state, reload: () => hospital && reload(hospital) };
+}
+
+/** See HospitalData.whenJoined. */
+export function useWhenJoined(): (room: string) => Promise<void> {
+  return useData().whenJoined;
 }
 
 /** Joins the patient's room while the calling screen is mounted. */

@@ -47,11 +47,13 @@ export function Link({
   children,
   className,
   testId,
+  title,
 }: {
   to: Route;
   children: ReactNode;
   className?: string;
   testId?: string;
+  title?: string;
 }) {
   const { navigate } = useRouter();
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
@@ -62,7 +64,7 @@ export function Link({
     navigate(to);
   };
   return (
-    <a href={routePath(to)} onClick={onClick} className={className} data-testid={testId}>
+    <a href={routePath(to)} onClick={onClick} className={className} data-testid={testId} title={title}>
       {children}
     </a>
   );

@@ -116,6 +116,51 @@ describe("buildAlertViews", () => {
     expect(views[0]!.ids.sort()).toEqual(["e3", "x1"]);
   });
 
+  it("orders alerts of the same clinical time by journal arrival (seq), newest first", () => {
+    const at = "2030-01-01T10:00:00Z";
+    const withSeq = (a: AlertLike, seq: number): AlertLike => ({ ...a, data: { ...(a.data as object), seq } });
+    // ids chosen so that ordering by id would give the other answer
+    const earlier = withSeq(patientAlert("aa-first", "warning", "P1", "H1", at), 41);
+    const later = withSeq(patientAlert("zz-second", "critical", "P2", "H1", at), 42);
+    for (const list of [
+      [earlier, later],
+      [later, earlier],
+    ]) {
+      expect(buildAlertViews(list).map((v) => v.key)).toEqual(["zz-second", "aa-first"]);
+    }
+    // the clinical time still comes first: an older result that arrived later goes below
+    const olderArrivedLast = withSeq(patientAlert("m", "info", "P3", "H1", "2030-01-01T09:59:59Z"), 99);
+    expect(buildAlertViews([olderArrivedLast, earlier, later]).map((v) => v.key)).toEqual([
+      "zz-second",
+      "aa-first",
+      "m",
+    ]);
+    expect(buildAlertViews([later])[0]!.seq).toBe(42);
+  });
+
+  it("breaks a tie with an escalation by the escalation's arrival", () => {
+    const at = "2030-01-01T10:00:00Z";
+    const a = { ...patientAlert("a", "warning", "P1", "H1", at), data: { id: "a", seq: 10, patient_id: "P1" } };
+    const b = { ...patientAlert("b", "warning", "P2", "H1", at), data: { id: "b", seq: 11, patient_id: "P2" } };
+    const esc = escalation("x", a, 1, at);
+    (esc.data as Record<string, unknown>).seq = 12;
+    expect(buildAlertViews([b, a]).map((v) => v.key)).toEqual(["b", "a"]);
+    const views = buildAlertViews([esc, b, a]);
+    expect(views.map((v) => v.key)).toEqual(["a", "b"]);
+    expect(views[0]!.seq).toBe(12);
+  });
+
+  it("without a seq, keeps the client's order (newest on top) for alerts of the same time", () => {
+    const at = "2030-01-01T10:00:00Z";
+    const local1 = { ...patientAlert("b-local", "info", "P1", "H1", at), data: undefined };
+    const local2 = { ...patientAlert("a-local", "info", "P2", "H1", at), data: undefined };
+    expect(buildAlertViews([local1, local2]).map((v) => v.key)).toEqual(["b-local", "a-local"]);
+    expect(buildAlertViews([local2, local1]).map((v) => v.key)).toEqual(["a-local", "b-local"]);
+    // a hub alert (with seq) of the same time goes above a local one
+    const hub = { ...patientAlert("hub", "info", "P3", "H1", at), data: { seq: 1 } };
+    expect(buildAlertViews([local1, hub]).map((v) => v.key)).toEqual(["hub", "b-local"]);
+  });
+
   it("is unread while any part is unread", () => {
     const views = buildAlertViews([{ ...a1, read: true }, { ...a2, read: false }]);
     expect(views.map((v) => [v.key, v.unread])).toEqual([

@@ -1,5 +1,5 @@
 import { AlertProvider, HubProvider } from "@clinical-hub/client/react";
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, render, screen, waitFor, within } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterEach, describe, expect, it } from "vitest";
 import { RiskChart } from "../src/components/RiskChart";
@@ -7,7 +7,9 @@ import { HospitalDataProvider } from "../src/data";
 import type { HubApi } from "../src/lib/api";
 import { riskPoint } from "../src/lib/news2";
 import { decodeClaims } from "../src/lib/session";
+import { Header } from "../src/components/Header";
 import { BedBoardPage } from "../src/pages/BedBoardPage";
+import { LAST_ACTIVITY_HELP, OperatorPage } from "../src/pages/OperatorPage";
 import { TriagePage, TriageRow } from "../src/pages/TriagePage";
 import { RouterProvider } from "../src/router";
 import { SessionProvider, type Session } from "../src/session";
@@ -26,6 +28,7 @@ function fakeApi(over: Partial<HubApi>): HubApi {
     beds: never,
     staff: never,
     triage: never,
+    openAlerts: never,
     history: never,
     historyAll: never,
     inbound: never,
@@ -123,6 +126,71 @@ describe("bed board", () => {
     );
     expect(screen.getByTestId("capacity-H1-4E").dataset.level).toBe("critical");
     expect(screen.getByTestId("capacity-H1").dataset.level).toBe("none");
+  });
+});
+
+describe("bed tiles", () => {
+  it("keep a long bed id inside the tile, with the whole id in a title", async () => {
+    const long = "ICU-NORTH-WING-ISOLATION-BAY-0042-B";
+    const api = fakeApi({
+      beds: async () => ({
+        hospital_id: "H1",
+        beds: [{ bed_id: long, status: "occupied", patient_id: "P-WITH-A-RATHER-LONG-IDENTIFIER", unit: "ICU", hospital_id: "H1", seq: 1 }],
+      }),
+      staff: async () => ({ hospital_id: "H1", on_duty: {}, on_duty_total: 0, staff: [] }),
+    });
+    renderScreen(new FakeHub(), api, <BedBoardPage hospital="H1" />);
+    const id = await screen.findByTestId(`bed-id-H1-${long}`);
+    expect(id.getAttribute("title")).toBe(long);
+    expect(id.className).toBe("bed-id");
+    expect(screen.getByTestId(`bed-patient-H1-${long}`).getAttribute("title")).toBe(
+      "P-WITH-A-RATHER-LONG-IDENTIFIER",
+    );
+  });
+});
+
+describe("header", () => {
+  it("draws the unread badge's bell as an inline SVG hidden from screen readers, no emoji", () => {
+    renderScreen(new FakeHub(), fakeApi({}), <Header />);
+    const badge = screen.getByTestId("alert-badge");
+    const bell = within(badge).getByTestId("bell-icon");
+    expect(bell.tagName.toLowerCase()).toBe("svg");
+    expect(bell.getAttribute("aria-hidden")).toBe("true");
+    expect(badge.textContent).toBe("0");
+    expect(badge.getAttribute("aria-label")).toBe("0 unread alerts");
+    expect(badge.textContent).not.toMatch(/\p{Extended_Pictographic}/u);
+  });
+});
+
+describe("operator page", () => {
+  it("calls an input's last_activity 'Last activity' and explains it", async () => {
+    const api = fakeApi({
+      opsStatus: async () => ({
+        node: { name: "n1", node_id: "abc", version: "1.0", uptime_s: 60 },
+        journal: { backend: "sqlite", last_seq: 1 },
+        inputs: [
+          { name: "mllp:default", kind: "mllp", healthy: true, problem: null, problems: [], last_activity: new Date().toISOString(), max_silence_s: 600 },
+        ],
+        messages: {
+          window_s: 300,
+          events: { total: 0, per_min: 0, by_type: {} },
+          inputs: { total: 0, per_min: 0, by_adapter_outcome: {} },
+          input_errors: { total: 0, per_min: 0, by_adapter_reason: {} },
+          deliveries: { total: 0, per_min: 0, by_mode: {} },
+          duplicates: 0,
+          plugin_errors: 0,
+        },
+        inbound_errors: { count: 0, capped: false, list: "/api/inbound?status=error" },
+        realtime: { connected_clients: 1, rooms: 1, rooms_by_kind: {} },
+      }),
+      inbound: async () => ({ entries: [], next_since: 0 }),
+    });
+    renderScreen(new FakeHub(), api, <OperatorPage />, "admin");
+    const heading = await screen.findByTestId("ops-last-activity-heading");
+    expect(heading.textContent).toBe("Last activity");
+    expect(heading.getAttribute("title")).toBe(LAST_ACTIVITY_HELP);
+    expect(LAST_ACTIVITY_HELP).toMatch(/started/);
+    expect(screen.getByTestId("ops-inputs").textContent).not.toContain("Last message");
   });
 });
 

@@ -101,7 +101,13 @@ const ACK_ERRORS: Record<string, string> = {
 };
 
 function escalatedTo(view: AlertView): string | null {
-  const to = view.data.escalate_to;
+  // an alert_escalated event names it; an open alert loaded over HTTP carries its escalation
+  const escalation = view.data.escalation;
+  const to =
+    view.data.escalate_to ??
+    (typeof escalation === "object" && escalation !== null
+      ? (escalation as { escalate_to?: unknown }).escalate_to
+      : undefined);
   return typeof to === "string" && to ? to.replace(/_/g, " ") : null;
 }
 

@@ -128,6 +128,26 @@ function HospitalPicker() {
   );
 }
 
+/** A bell drawn inline: no emoji font needed, decorative (the badge has its own label). */
+export function BellIcon() {
+  return (
+    <svg
+      className="bell-icon"
+      data-testid="bell-icon"
+      aria-hidden="true"
+      focusable="false"
+      viewBox="0 0 24 24"
+      width="16"
+      height="16"
+    >
+      <path
+        fill="currentColor"
+        d="M12 2a1.5 1.5 0 0 0-1.5 1.5v.7A6.5 6.5 0 0 0 5.5 10.5v4.2L3.8 17a1 1 0 0 0 .8 1.6h14.8a1 1 0 0 0 .8-1.6l-1.7-2.3v-4.2a6.5 6.5 0 0 0-5-6.3v-.7A1.5 1.5 0 0 0 12 2Zm-2.5 17.6a2.5 2.5 0 0 0 5 0Z"
+      />
+    </svg>
+  );
+}
+
 export function Header() {
   const { claims, hospital, signOut } = useSession();
   const { unread } = useAlertViews();
@@ -164,7 +184,8 @@ export function Header() {
         aria-label={`${unread} unread alerts`}
         title="Unread alerts"
       >
-        {unread}
+        <BellIcon />
+        <span className="alert-badge-count">{unread}</span>
       </a>
       <div className="user" data-testid="user">
         <span className="user-name">{claims.sub}</span>

@@ -30,6 +30,11 @@ export interface AlertView {
   hospitalId: string | null;
   /** Latest activity (raised or escalated), ms since the epoch. */
   time: number;
+  /**
+   * Journal arrival of the latest activity: the hub event's `seq` (null for an alert that did
+   * not come from the hub). Breaks ties between alerts of the same clinical time.
+   */
+  seq: number | null;
   raisedAt: number;
   escalationStep: number | null;
   retracted: boolean;
@@ -55,6 +60,20 @@ function timeOf(alert: AlertLike): number {
   return Number.isNaN(fromEvent) ? 0 : fromEvent;
 }
 
+/** The hub event's journal position (`seq`), kept in the alert's data. */
+export function seqOf(alert: AlertLike): number | null {
+  const seq = record(alert.data).seq;
+  return typeof seq === "number" && Number.isFinite(seq) ? seq : null;
+}
+
+/** Later arrival first; alerts without a seq after those with one. */
+function byArrivalDesc(a: number | null, b: number | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return b - a;
+}
+
 function isEscalation(alert: AlertLike): boolean {
   return alert.source === "alert_escalated";
 }
@@ -78,15 +97,22 @@ function messageOf(alert: AlertLike, data: Record<string, unknown>): string {
   return alert.message || str(alertData.message) || "";
 }
 
-/** Fold escalations into their alerts; newest activity first. */
+/**
+ * Fold escalations into their alerts. Newest first by clinical time (raised or escalated);
+ * alerts of the same time by journal arrival (`seq`), latest first; then by position in the
+ * client's list (newest on top), so the order never depends on ids.
+ */
 export function buildAlertViews(alerts: readonly AlertLike[]): AlertView[] {
   const views = new Map<string, AlertView>();
+  /** Smallest index in `alerts` (the client's list, newest first) of each view's entries. */
+  const position = new Map<string, number>();
+  const entries = alerts.map((alert, index) => ({ alert, index, time: timeOf(alert), seq: seqOf(alert) }));
   // oldest first, so the original alert is seen before its escalations
-  const ordered = [...alerts].sort((a, b) => timeOf(a) - timeOf(b));
-  for (const alert of ordered) {
+  entries.sort((a, b) => a.time - b.time || byArrivalDesc(b.seq, a.seq) || b.index - a.index);
+  for (const { alert, index, time, seq } of entries) {
     const data = record(alert.data);
     const key = alertKey(alert);
-    const time = timeOf(alert);
+    position.set(key, Math.min(position.get(key) ?? index, index));
     const escalation = isEscalation(alert) || alert.escalationStep !== undefined;
     const step = !escalation
       ? null
@@ -95,6 +121,7 @@ export function buildAlertViews(alerts: readonly AlertLike[]): AlertView[] {
     if (existing) {
       existing.ids.push(alert.id);
       existing.time = Math.max(existing.time, time);
+      if (seq !== null) existing.seq = Math.max(existing.seq ?? seq, seq);
       existing.unread ||= !alert.read;
       existing.retracted ||= alert.retracted === true;
       if (step !== null) {
@@ -126,6 +153,7 @@ export function buildAlertViews(alerts: readonly AlertLike[]): AlertView[] {
       patientId: alert.patientId ?? str(data.patient_id),
       hospitalId: alert.hospitalId ?? str(data.hospital_id),
       time,
+      seq,
       raisedAt: time,
       escalationStep: step,
       retracted: alert.retracted === true,
@@ -134,7 +162,13 @@ export function buildAlertViews(alerts: readonly AlertLike[]): AlertView[] {
       data,
     });
   }
-  return [...views.values()].sort((a, b) => b.time - a.time || a.key.localeCompare(b.key));
+  return [...views.values()].sort(
+    (a, b) =>
+      b.time - a.time ||
+      byArrivalDesc(a.seq, b.seq) ||
+      position.get(a.key)! - position.get(b.key)! ||
+      a.key.localeCompare(b.key),
+  );
 }
 
 export interface AlertFilter {

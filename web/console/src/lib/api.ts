@@ -128,12 +128,37 @@ export interface OpsStatus {
   };
 }
 
+/** A patient_alert as the hub delivers it, with its latest escalation when it was escalated. */
+export type OpenAlertEvent = Record<string, unknown> & {
+  id: string;
+  seq: number;
+  type: string;
+  timestamp: string;
+  patient_id: string;
+  hospital_id?: string | null;
+  alert_type: string;
+  alert_data?: Record<string, unknown>;
+  escalation?: { step: number; escalate_to: string };
+};
+
+/** `GET /api/alerts?hospital=H`: the hospital's patient alerts still open, newest first. */
+export interface OpenAlerts {
+  hospital_id: string;
+  /** The start of the window looked at (ISO time). */
+  since: string;
+  /** The journal position the list is as of. */
+  seq: number;
+  alerts: OpenAlertEvent[];
+}
+
 type Fetch = typeof fetch;
 
 export interface HubApi {
   beds(hospital: string): Promise<BedBoard>;
   staff(hospital: string): Promise<StaffList>;
   triage(hospital: string): Promise<TriageList>;
+  /** The hospital's open patient alerts of the last `hours` (default 24). */
+  openAlerts(hospital: string, hours?: number): Promise<OpenAlerts>;
   history(room: string, since?: number, limit?: number): Promise<HistoryPage>;
   /** A room's events from `since`, page after page, at most `maxPages`. */
   historyAll(
@@ -180,6 +205,7 @@ export function createApi(token: string, base = "", fetcher: Fetch = fetch): Hub
     beds: (h) => request("GET", `/api/hospitals/${q(h)}/beds`),
     staff: (h) => request("GET", `/api/hospitals/${q(h)}/staff`),
     triage: (h) => request("GET", `/api/triage?hospital=${q(h)}`),
+    openAlerts: (h, hours = 24) => request("GET", `/api/alerts?hospital=${q(h)}&hours=${hours}`),
     history: (room, since = 0, limit = 1000) =>
       request("GET", `/api/events?room=${q(room)}&since=${since}&limit=${limit}`),
     async historyAll(room, since = 0, maxPages = 5) {

@@ -117,13 +117,16 @@ function BedTile({ hospital, bed, now }: { hospital: string; bed: Bed; now: numb
       data-patient={bed.patient_id ?? ""}
       title={`${bed.bed_id}: ${bed.status}${bed.room ? `, room ${bed.room}` : ""}`}
     >
-      <span className="bed-id">{bed.bed_id}</span>
+      <span className="bed-id" title={bed.bed_id} data-testid={`bed-id-${hospital}-${bed.bed_id}`}>
+        {bed.bed_id}
+      </span>
       <span className="bed-status">{bed.status}</span>
       {bed.patient_id ? (
         <Link
           to={{ name: "patient", patientId: bed.patient_id }}
           className="bed-patient"
           testId={`bed-patient-${hospital}-${bed.bed_id}`}
+          title={bed.patient_id}
         >
           {bed.patient_id}
         </Link>

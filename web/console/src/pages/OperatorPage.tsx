@@ -7,6 +7,12 @@ import { useSession } from "../session";
 
 const POLL_MS = 5000;
 
+/** What an input's last_activity is (hub/input_alerts.py): not always a message. */
+export const LAST_ACTIVITY_HELP =
+  "When the input last received something: a message, or a successful poll of a feed. " +
+  "Until its first one, this is when the input started (the silence watchdog counts from " +
+  "there), so it is not necessarily the time of a message.";
+
 export function OperatorPage() {
   const { claims } = useSession();
   if (!isAdmin(claims)) {
@@ -104,7 +110,9 @@ function Operator() {
                 <th scope="col">Input</th>
                 <th scope="col">Kind</th>
                 <th scope="col">Health</th>
-                <th scope="col">Last message</th>
+                <th scope="col" title={LAST_ACTIVITY_HELP} data-testid="ops-last-activity-heading">
+                  <span className="has-tip">Last activity</span>
+                </th>
               </tr>
             </thead>
             <tbody>

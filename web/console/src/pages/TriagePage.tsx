@@ -39,7 +39,7 @@ function TriageQueue({ hospital }: { hospital: string }) {
   const cases = data.triage ?? [];
   const counts = countByStatus(cases);
   return (
-    <div className="page-with-side">
+    <div className="page-with-side triage-layout">
       <section className="page triage" data-testid={`triage-${hospital}`}>
         <div className="page-head">
           <h2>Triage · {hospital}</h2>
@@ -69,23 +69,25 @@ function TriageQueue({ hospital }: { hospital: string }) {
               <h3>
                 {label} <span className="count">{counts[status] ?? 0}</span>
               </h3>
-              <table className="triage-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Prio</th>
-                    <th scope="col">Patient</th>
-                    <th scope="col">Waiting</th>
-                    <th scope="col">In status</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {cases
-                    .filter((c) => c.status === status)
-                    .map((c) => (
-                      <TriageRow key={c.triage_id} triage={c} now={now} />
-                    ))}
-                </tbody>
-              </table>
+              <div className="table-scroll">
+                <table className="triage-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">Prio</th>
+                      <th scope="col">Patient</th>
+                      <th scope="col">Waiting</th>
+                      <th scope="col">In status</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {cases
+                      .filter((c) => c.status === status)
+                      .map((c) => (
+                        <TriageRow key={c.triage_id} triage={c} now={now} />
+                      ))}
+                  </tbody>
+                </table>
+              </div>
             </section>
           ))}
         </div>
@@ -124,7 +126,7 @@ export function TriageRow({ triage, now }: { triage: TriageCase; now: number }) 
           {triage.priority ? `P${triage.priority}` : "-"}
         </span>
       </td>
-      <td>
+      <td className="patient-cell">
         <Link to={{ name: "patient", patientId: triage.patient_id }}>{triage.patient_id}</Link>
         <div className="muted small" title={`triage case ${triage.triage_id}`}>
           {detail || triage.triage_id}
