@@ -292,3 +292,46 @@ async def test_both_nodes_watch_alerts_and_an_escalation_is_sent_once(
     finally:
         node_a.stop()
         node_b.stop()
+
+
+async def test_clients_of_a_killed_node_resume_on_another_without_a_gap(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    node_a = HubProcess(tmp_path / "a", extra_env=cluster_env(pg_dsn))
+    node_b = HubProcess(tmp_path / "b", extra_env=cluster_env(pg_dsn))
+    node_a.start()
+    node_b.start()
+    hospital = uid("H")
+    try:
+        on_b = Listener()
+        await on_b.connect(node_b, token(hospitals=[hospital]))
+        assert (await on_b.join(f"hospital_{hospital}"))["ok"] is True
+        total = 60
+
+        async def stream() -> None:
+            for n in range(total):
+                await asyncio.to_thread(
+                    post_event,
+                    node_a,
+                    "hospital_alert",
+                    {"hospital_id": hospital, "alert_type": "system", "alert_data": {"n": n}},
+                )
+                await asyncio.sleep(0.01)
+
+        publisher = asyncio.create_task(stream())
+        await on_b.wait_for(lambda: len(on_b.of("hospital_alert")) >= 20)
+        node_b.kill9()  # the client's node dies mid-stream
+        seen = on_b.of("hospital_alert")
+        last = seen[-1]["seq"]
+        await publisher
+        # it reconnects elsewhere and resumes from the last seq it processed
+        again = Listener()
+        await again.connect(node_a, token(hospitals=[hospital]))
+        assert (await again.join(f"hospital_{hospital}", since=last))["ok"] is True
+        await again.wait_for(lambda: len(again.of("hospital_alert")) >= total - len(seen))
+        numbers = [e["alert_data"]["n"] for e in seen + again.of("hospital_alert")]
+        assert numbers == list(range(total)), "a gap or a repeat across the node's death"
+        await again.close()
+    finally:
+        node_a.stop()
+        node_b.stop()
