@@ -350,12 +350,18 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 # one for good. Under the seq lock (which event batches take anyway) ids commit
                 # in the order they are handed out.
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQ_LOCK)
+                batch.locked = True
             await self._catch_up(conn, batch)
+            inserted = await self._insert_accepted(conn, items)
             for i, (kind, payload, _) in enumerate(items):
                 if kind == "events":
                     to_append.append((i, [(ev.id, ev) for ev in payload]))
                 elif kind == "accept":
-                    stored, named = await self._accept(conn, payload)
+                    input_id = inserted.get(i)
+                    if input_id is not None:
+                        stored, named = payload[0].kept(input_id, payload[1])
+                    else:
+                        stored, named = await self._accept(conn, payload)
                     results[i] = stored
                     if not stored.duplicate:
                         to_append.append((i, named))
@@ -455,6 +461,44 @@ class PostgresJournal(CensusReads, QueuedWrites):
             await self._lease_new(conn, input_id)
         return StoredInput(input_id, source, key, raw, status, False, None, error, received_at)
 
+    async def _insert_accepted(self, conn: Any, items: list[_Item]) -> dict[int, int]:
+        """Insert the batch's accepted messages in one statement: item index -> input id.
+
+        One round trip instead of one per message: the transaction holds the seq lock, so each
+        statement it waits for holds up every node's writers. Only messages with a dedupe key
+        not seen earlier in the batch go here, and only those that do not conflict come back;
+        the rest (a resend, a corrected resend of a failed message, no key) take ``_accept``.
+        """
+        index: dict[str, int] = {}
+        for i, (kind, payload, _) in enumerate(items):
+            if kind == "accept":
+                key = payload[0].dedupe_key
+                if key is not None and key not in index:
+                    index[key] = i
+        if not index:
+            return {}
+        records = [items[i][1][0] for i in index.values()]
+        rows = await conn.fetch(
+            "INSERT INTO inputs (source, dedupe_key, received_at, raw, status, reply, error,"
+            " lease_owner, lease_until)"
+            " SELECT s, k, r, w, st, rp, e,"
+            " CASE WHEN st = 'pending' THEN $8 END,"
+            " CASE WHEN st = 'pending' THEN now() + $9::interval END"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[],"
+            " $6::bytea[], $7::text[]) AS u(s, k, r, w, st, rp, e)"
+            " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+            *_columns(
+                [
+                    (r.source, r.dedupe_key, r.received_at, r.raw, r.status, r.reply, r.error)
+                    for r in records
+                ],
+                7,
+            ),
+            self._node_id,
+            self._lease,
+        )
+        return {index[key]: int(input_id) for input_id, key in rows}
+
     async def _accept(
         self, conn: Any, payload: tuple[InputRecord, list[tuple[str, Event]]]
     ) -> tuple[StoredInput, list[tuple[str, Event]]]:
@@ -539,9 +583,11 @@ class PostgresJournal(CensusReads, QueuedWrites):
             return [[] for _ in groups]
         # See the module docstring: from here to COMMIT no other writer, on any node, numbers
         # events, so the last seq read is the one to continue from. (A batch with inputs or
-        # audit rows holds the lock already; taking it again is a no-op.)
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQ_LOCK)
-        await self._catch_up(conn, batch)
+        # audit rows took the lock, and caught up, at its start.)
+        if not batch.locked:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQ_LOCK)
+            batch.locked = True
+            await self._catch_up(conn, batch)
         last = batch.seq
         known: dict[str, str] = {
             r[0]: r[1]
@@ -575,22 +621,21 @@ class PostgresJournal(CensusReads, QueuedWrites):
             out.append(appended)
         if not rows:
             return out
-        status = await conn.execute(
-            "INSERT INTO events (seq, id, type, received_at, body)"
+        # events and their room index in one statement (one round trip under the lock)
+        written = await conn.fetchval(
+            "WITH e AS (INSERT INTO events (seq, id, type, received_at, body)"
             " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
-            " ON CONFLICT (id) DO NOTHING",
+            " ON CONFLICT (id) DO NOTHING RETURNING 1),"
+            " r AS (INSERT INTO event_rooms (room, seq)"
+            " SELECT * FROM unnest($6::text[], $7::bigint[]))"
+            " SELECT count(*) FROM e",
             *_columns(rows, 5),
+            *_columns(rooms, 2),
         )
-        if _rowcount(status) != len(rows):
+        if written != len(rows):
             # Only a writer that skips the seq lock can get here; storing the rest would leave
             # a hole in seq, so the whole batch is refused.
             raise RuntimeError("events journaled concurrently outside the seq lock")
-        if rooms:
-            await conn.execute(
-                "INSERT INTO event_rooms (room, seq)"
-                " SELECT * FROM unnest($1::text[], $2::bigint[])",
-                *_columns(rooms, 2),
-            )
         # Upserts take each key once (the batch's latest): one statement cannot update a row
         # twice.
         if changes.locations:
@@ -646,11 +691,17 @@ class PostgresJournal(CensusReads, QueuedWrites):
                     4,
                 ),
             )
-        await conn.execute("UPDATE meta SET value = $1 WHERE key = 'last_seq'", seq)
         if self._bus is None:
             # delivered at commit: other nodes read these events back (see _catch_up)
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
+            await conn.execute(
+                "WITH m AS (UPDATE meta SET value = $1 WHERE key = 'last_seq')"
+                " SELECT pg_notify($2, $3)",
+                seq,
+                NOTIFY_CHANNEL,
+                str(seq),
+            )
         else:
+            await conn.execute("UPDATE meta SET value = $1 WHERE key = 'last_seq'", seq)
             # announced on the bus once committed (see _run_writer)
             batch.own_first = last + 1
             batch.own = [row[4] for row in rows]
@@ -836,6 +887,8 @@ class _Batch:
     # events other nodes committed since this node's last, read back in seq order: they are
     # handed to on_commit before this batch's own, so every node sees one history, in order
     foreign: list[Appended] = field(default_factory=list)
+    # the seq lock is held (and what other nodes committed before it was read back)
+    locked: bool = False
     # this batch's own events (stored bodies, seq own_first..seq), for the bus
     own_first: int = 0
     own: list[str] = field(default_factory=list)
