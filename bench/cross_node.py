@@ -8,9 +8,11 @@ ends live in this process). The same load with publisher and client on one node 
 first, as the baseline. Target (issue 6): cross-node p99 <= 50 ms at 1,000 events/s.
 
     .venv/bin/python bench/cross_node.py --rate 1000 --duration 10
+    .venv/bin/python bench/cross_node.py --bus redis
 
 The two nodes and this script share the machine's two cores (no pinning): the figures include
-that contention.
+that contention. ``fresh_database``, ``journal_env`` and ``run_load`` are also used by
+``bench/cluster.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ sys.path.insert(0, str(BENCH.parent))
 import mllp_ingest as common  # noqa: E402  (spawn/terminate/percentiles shared with it)
 
 SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 HOSPITAL = "HX"
 
 
@@ -44,6 +48,34 @@ async def admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(
+    prefix: str = "hub_bench", template: str | None = None
+) -> AsyncIterator[str]:
+    """A new PostgreSQL database for one configuration (empty, or a copy of ``template``): its
+    DSN. Dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield SERVER_DSN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with contextlib.suppress(Exception):
+            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def journal_env(dsn: str, bus: str = "postgres", redis_url: str = REDIS_URL) -> dict[str, str]:
+    """Environment for a node on the PostgreSQL journal ``dsn``, hearing of the other nodes'
+    commits by ``bus`` ("postgres": LISTEN/NOTIFY, "redis": pub/sub carrying the events)."""
+    env = {
+        "HUB_JOURNAL__BACKEND": "postgresql",
+        "HUB_JOURNAL__DSN": dsn,
+        "HUB_CLUSTER__BUS": bus,
+    }
+    if bus == "redis":
+        env["HUB_CLUSTER__REDIS_URL"] = redis_url
+    return env
 
 
 async def run_load(
@@ -103,27 +135,23 @@ async def run_load(
 
 
 async def amain(opts: argparse.Namespace) -> int:
-    name = f"hub_bench_{uuid.uuid4().hex[:10]}"
-    await admin(f'CREATE DATABASE "{name}"')
-    dsn = SERVER_DSN.rsplit("/", 1)[0] + f"/{name}"
     tmp = Path(tempfile.mkdtemp(prefix="cross-node-"))
-    env = {"HUB_JOURNAL__BACKEND": "postgresql", "HUB_JOURNAL__DSN": dsn}
     nodes: list[Any] = []
-    try:
-        secret = "cross-node-bench-" + uuid.uuid4().hex
-        for label in ("a", "b"):
-            proc, port, _, _ = await common.start_hub_process(
-                opts, tmp, f"node-{label}-", {}, env, secret=secret
-            )
-            nodes.append((proc, f"http://127.0.0.1:{port}"))
-        (_, url_a), (_, url_b) = nodes
-        same = await run_load(url_a, url_a, secret, opts.rate, opts.duration)
-        cross = await run_load(url_b, url_a, secret, opts.rate, opts.duration)
-    finally:
-        for proc, _ in nodes:
-            await common.terminate(proc)
-        with contextlib.suppress(Exception):
-            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_database() as dsn:
+        env = journal_env(dsn, opts.bus)
+        try:
+            secret = "cross-node-bench-" + uuid.uuid4().hex
+            for label in ("a", "b"):
+                proc, port, _, _ = await common.start_hub_process(
+                    opts, tmp, f"node-{label}-", {}, env, secret=secret
+                )
+                nodes.append((proc, f"http://127.0.0.1:{port}"))
+            (_, url_a), (_, url_b) = nodes
+            same = await run_load(url_a, url_a, secret, opts.rate, opts.duration)
+            cross = await run_load(url_b, url_a, secret, opts.rate, opts.duration)
+        finally:
+            for proc, _ in nodes:
+                await common.terminate(proc)
     for label, result in (("one node", same), ("B -> A", cross)):
         ms = result["ms"]
         print(
@@ -144,6 +172,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--rate", type=float, default=1000.0)
     p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--bus", choices=["postgres", "redis"], default="postgres")
     p.add_argument("--json", metavar="PATH")
     opts = p.parse_args()
     opts.pin = False  # two nodes and the load share both cores

@@ -277,8 +277,8 @@ async def start_hub_process(
         HUB_AUTH__SECRET_FILE=str(workdir / "secret"),
         HUB_LOGGING__LEVEL="WARNING",
         HUB_PLUGINS__SETTINGS=json.dumps(settings),
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})  # may override the above (e.g. HUB_JOURNAL__PATH)
     pin = ["taskset", "-c", str(opts.server_cpu)] if opts.pin else []
     logf = (workdir / "server.log").open("ab")
     proc = await spawn(
