@@ -7,8 +7,7 @@ from quart import Blueprint, Response, request
 
 from hub.alerts.acknowledge import acknowledge
 from hub.alerts.open import open_alerts
-from hub.api.common import HttpError, authenticate, error, int_arg, json_response
-from hub.rooms import InvalidRoom, parse_room
+from hub.api.common import HttpError, authenticate, error, hospital_reader, int_arg, json_response
 from hub.runtime import HubContext
 
 _STATUS = {"bad_request": 400, "forbidden": 403, "not_found": 404, "not_an_alert": 409}
@@ -42,17 +41,12 @@ def blueprint(hub: HubContext) -> Blueprint:
     async def list_open() -> Response:
         """Open patient alerts of ?hospital=H (readers of hospital_H), newest first, with
         the journal position to follow the rooms from."""
-        principal = await authenticate(hub)
-        try:
-            room = parse_room(f"hospital_{request.args.get('hospital', '')}")
-        except InvalidRoom:
-            return error(400, "bad_request", "hospital must be a valid hospital id")
-        decision = hub.authorize(principal, room)
-        if not decision.allowed:
-            return error(403, "forbidden", decision.reason)
+        hospital = request.args.get("hospital", "")
+        refused = await hospital_reader(hub, hospital)
+        if refused is not None:
+            return refused
         hours = int_arg("hours", 24, 1, 24 * 7)
-        assert room.id is not None
-        return json_response(await open_alerts(hub, room.id, hours))
+        return json_response(await open_alerts(hub, hospital, hours))
 
     @bp.errorhandler(HttpError)
     async def _http_error(exc: HttpError) -> Response:

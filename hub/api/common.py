@@ -9,6 +9,7 @@ import orjson
 from quart import Response, request
 
 from hub.auth import AuthError, Principal
+from hub.rooms import InvalidRoom, parse_room
 from hub.runtime import HubContext
 
 
@@ -52,6 +53,18 @@ async def authenticate(hub: HubContext, roles: Iterable[str] | None = None) -> P
             )
         )
     return principal
+
+
+async def hospital_reader(hub: HubContext, hospital_id: str) -> Response | None:
+    """None when the caller may read the hospital (as they may join its room), else the
+    error to answer."""
+    principal = await authenticate(hub)
+    try:
+        room = parse_room(f"hospital_{hospital_id}")
+    except InvalidRoom:
+        return error(400, "bad_request", "invalid hospital id")
+    decision = hub.authorize(principal, room)
+    return None if decision.allowed else error(403, "forbidden", decision.reason)
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:

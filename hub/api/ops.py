@@ -14,7 +14,14 @@ from prometheus_client.metrics import MetricWrapperBase
 from quart import Blueprint, Response, request
 
 from hub import __version__
-from hub.api.common import HttpError, authenticate, error, int_arg, json_response
+from hub.api.common import (
+    HttpError,
+    authenticate,
+    error,
+    hospital_reader,
+    int_arg,
+    json_response,
+)
 from hub.api.openapi import openapi_document
 from hub.events import EVENT_TYPES, json_schema
 from hub.realtime.fanout import Fanout
@@ -90,19 +97,9 @@ def blueprint(hub: HubContext) -> Blueprint:
             }
         )
 
-    async def hospital_reader(hospital_id: str) -> Response | None:
-        """None when the caller may read the hospital (as they may join its room)."""
-        principal = await authenticate(hub)
-        try:
-            room = parse_room(f"hospital_{hospital_id}")
-        except InvalidRoom:
-            return error(400, "bad_request", "invalid hospital id")
-        decision = hub.authorize(principal, room)
-        return None if decision.allowed else error(403, "forbidden", decision.reason)
-
     @bp.get("/api/hospitals/<hospital_id>/beds")
     async def beds(hospital_id: str) -> Response:
-        refused = await hospital_reader(hospital_id)
+        refused = await hospital_reader(hub, hospital_id)
         if refused is not None:
             return refused
         board = hub.census.bed_board(hospital_id)
@@ -110,7 +107,7 @@ def blueprint(hub: HubContext) -> Blueprint:
 
     @bp.get("/api/hospitals/<hospital_id>/staff")
     async def staff(hospital_id: str) -> Response:
-        refused = await hospital_reader(hospital_id)
+        refused = await hospital_reader(hub, hospital_id)
         if refused is not None:
             return refused
         members = hub.census.staff(hospital_id)
