@@ -5,6 +5,7 @@ stop it without disturbing anything else). Synthetic data only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -34,7 +35,9 @@ def pg_dsn() -> Iterator[str]:
     yield from temporary_database()
 
 
-def cluster_env(dsn: str, redis_url: str = "redis://127.0.0.1:6379/0", **extra: str) -> dict:
+def cluster_env(
+    dsn: str, redis_url: str = "redis://127.0.0.1:6379/0", **extra: str
+) -> dict[str, str]:
     return {
         "HUB_JOURNAL__BACKEND": "postgresql",
         "HUB_JOURNAL__DSN": dsn,
@@ -80,6 +83,20 @@ class RedisServer:
             self.proc.wait()
 
 
+@contextlib.contextmanager
+def two_nodes(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[HubProcess, HubProcess]]:
+    """Two hub processes on one journal (and bus), stopped however the test ends."""
+    node_a = HubProcess(tmp_path / "a", extra_env=dict(env))
+    node_b = HubProcess(tmp_path / "b", extra_env=dict(env))
+    try:
+        node_a.start()
+        node_b.start()
+        yield node_a, node_b
+    finally:
+        node_a.stop()
+        node_b.stop()
+
+
 def post_event(node: HubProcess, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
     r = httpx.post(f"{node.url}/api/events/{event_type}", json=body, headers=SERVICE, timeout=10)
     assert r.status_code == 202, r.text
@@ -90,12 +107,8 @@ async def test_a_client_on_one_node_gets_every_rooms_events_from_the_other(
     pg_dsn: str, tmp_path: Path
 ) -> None:
     """HL7 on B, FHIR on B, and POST on A all reach a client on A, in all four room kinds."""
-    node_a = HubProcess(tmp_path / "a", extra_env=cluster_env(pg_dsn))
-    node_b = HubProcess(tmp_path / "b", extra_env=cluster_env(pg_dsn))
-    node_a.start()
-    node_b.start()
-    hospital, patient, triage = uid("H"), uid("P"), uid("T")
-    try:
+    with two_nodes(tmp_path, cluster_env(pg_dsn)) as (node_a, node_b):
+        hospital, patient, triage = uid("H"), uid("P"), uid("T")
         client = Listener()
         await client.connect(node_a, token(hospitals=[hospital], patients=[patient]))
         for room in (f"hospital_{hospital}", f"patient_{patient}", "triage_queue"):
@@ -125,9 +138,6 @@ async def test_a_client_on_one_node_gets_every_rooms_events_from_the_other(
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)) >= 3
         await client.close()
         await on_b.close()
-    finally:
-        node_a.stop()
-        node_b.stop()
 
 
 async def test_redis_restarting_mid_stream_loses_and_repeats_nothing(
@@ -140,60 +150,55 @@ async def test_redis_restarting_mid_stream_loses_and_repeats_nothing(
     redis_server.start()
     # a long catch-up interval: events arriving fast therefore came over the bus
     env = cluster_env(pg_dsn, redis_server.url, HUB_CLUSTER__CATCH_UP_INTERVAL_S="2")
-    node_a = HubProcess(tmp_path / "a", extra_env=dict(env))
-    node_b = HubProcess(tmp_path / "b", extra_env=dict(env))
-    node_a.start()
-    node_b.start()
-    hospital = uid("H")
     try:
-        clients = []
-        for node in (node_a, node_b):
-            listener = Listener()
-            await listener.connect(node, token(hospitals=[hospital]))
-            assert (await listener.join(f"hospital_{hospital}"))["ok"] is True
-            clients.append(listener)
-        on_a = clients[0]
+        with two_nodes(tmp_path, env) as (node_a, node_b):
+            hospital = uid("H")
+            clients = []
+            for node in (node_a, node_b):
+                listener = Listener()
+                await listener.connect(node, token(hospitals=[hospital]))
+                assert (await listener.join(f"hospital_{hospital}"))["ok"] is True
+                clients.append(listener)
+            on_a = clients[0]
 
-        def numbers(listener: Listener) -> list[int]:
-            return [e["alert_data"]["n"] for e in listener.of("hospital_alert")]
+            def numbers(listener: Listener) -> list[int]:
+                return [e["alert_data"]["n"] for e in listener.of("hospital_alert")]
 
-        def send(n: int, node: HubProcess) -> None:
-            post_event(node, "hospital_alert", {
-                "hospital_id": hospital, "alert_type": "system", "alert_data": {"n": n}
-            })  # fmt: skip
+            def send(n: int, node: HubProcess) -> None:
+                post_event(node, "hospital_alert", {
+                    "hospital_id": hospital, "alert_type": "system", "alert_data": {"n": n}
+                })  # fmt: skip
 
-        # Redis up: an event posted on B is on A well within the catch-up interval
-        started = time.monotonic()
-        send(0, node_b)
-        await on_a.wait_for(lambda: numbers(on_a) == [0], timeout=5)
-        assert time.monotonic() - started < 1.0, "the bus did not carry the event"
+            # Redis up: an event posted on B is on A well within the catch-up interval
+            started = time.monotonic()
+            send(0, node_b)
+            await on_a.wait_for(lambda: numbers(on_a) == [0], timeout=5)
+            assert time.monotonic() - started < 1.0, "the bus did not carry the event"
 
-        total = 150
-        for n in range(1, total):
-            if n == 50:
-                redis_server.stop()
-            if n == 100:
-                redis_server.start()
-            # both nodes write, so each has events the other must learn of
-            await asyncio.to_thread(send, n, node_b if n % 3 else node_a)
-            await asyncio.sleep(0.01)
-        for listener in clients:
-            await listener.wait_for(lambda lst=listener: len(numbers(lst)) >= total, timeout=20)
-        await asyncio.sleep(0.5)
-        for listener in clients:
-            assert numbers(listener) == list(range(total)), "lost, repeated or out of order"
-            seqs = [e["seq"] for e in listener.of("hospital_alert")]
-            assert seqs == sorted(seqs)
-        # and once Redis is back the bus carries events again
-        started = time.monotonic()
-        send(total, node_b)
-        await on_a.wait_for(lambda: len(numbers(on_a)) > total, timeout=5)
-        assert time.monotonic() - started < 1.0, "the bus did not come back"
-        for listener in clients:
-            await listener.close()
+            total = 150
+            for n in range(1, total):
+                if n == 50:
+                    redis_server.stop()
+                if n == 100:
+                    redis_server.start()
+                # both nodes write, so each has events the other must learn of
+                await asyncio.to_thread(send, n, node_b if n % 3 else node_a)
+                await asyncio.sleep(0.01)
+            for listener in clients:
+                await listener.wait_for(lambda lst=listener: len(numbers(lst)) >= total, timeout=20)
+            await asyncio.sleep(0.5)
+            for listener in clients:
+                assert numbers(listener) == list(range(total)), "lost, repeated or out of order"
+                seqs = [e["seq"] for e in listener.of("hospital_alert")]
+                assert seqs == sorted(seqs)
+            # and once Redis is back the bus carries events again
+            started = time.monotonic()
+            send(total, node_b)
+            await on_a.wait_for(lambda: len(numbers(on_a)) > total, timeout=5)
+            assert time.monotonic() - started < 1.0, "the bus did not come back"
+            for listener in clients:
+                await listener.close()
     finally:
-        node_a.stop()
-        node_b.stop()
         redis_server.stop()
 
 
@@ -267,12 +272,8 @@ async def test_both_nodes_watch_alerts_and_an_escalation_is_sent_once(
         HUB_ALERTS__ESCALATION_TO='["charge_nurse"]',
         HUB_ALERTS__CHECK_INTERVAL_S="0.05",
     )
-    node_a = HubProcess(tmp_path / "a", extra_env=dict(env))
-    node_b = HubProcess(tmp_path / "b", extra_env=dict(env))
-    node_a.start()
-    node_b.start()
-    hospital, patient = uid("H"), uid("P")
-    try:
+    with two_nodes(tmp_path, env) as (node_a, node_b):
+        hospital, patient = uid("H"), uid("P")
         charge = Listener()
         await charge.connect(node_a, token(hospitals=[hospital], sub="charge"))
         assert (await charge.join(f"hospital_{hospital}"))["ok"] is True
@@ -289,20 +290,13 @@ async def test_both_nodes_watch_alerts_and_an_escalation_is_sent_once(
         assert [e["alert_id"] for e in charge.of("alert_escalated")] == [ignored]
         await charge.close()
         await nurse.close()
-    finally:
-        node_a.stop()
-        node_b.stop()
 
 
 async def test_clients_of_a_killed_node_resume_on_another_without_a_gap(
     pg_dsn: str, tmp_path: Path
 ) -> None:
-    node_a = HubProcess(tmp_path / "a", extra_env=cluster_env(pg_dsn))
-    node_b = HubProcess(tmp_path / "b", extra_env=cluster_env(pg_dsn))
-    node_a.start()
-    node_b.start()
-    hospital = uid("H")
-    try:
+    with two_nodes(tmp_path, cluster_env(pg_dsn)) as (node_a, node_b):
+        hospital = uid("H")
         on_b = Listener()
         await on_b.connect(node_b, token(hospitals=[hospital]))
         assert (await on_b.join(f"hospital_{hospital}"))["ok"] is True
@@ -332,6 +326,3 @@ async def test_clients_of_a_killed_node_resume_on_another_without_a_gap(
         numbers = [e["alert_data"]["n"] for e in seen + again.of("hospital_alert")]
         assert numbers == list(range(total)), "a gap or a repeat across the node's death"
         await again.close()
-    finally:
-        node_a.stop()
-        node_b.stop()
