@@ -12,8 +12,10 @@ from quart_cors import cors
 from hub.api import alerts as alerts_api
 from hub.api import console as console_api
 from hub.api import events as events_api
+from hub.api import hospitals as hospitals_api
 from hub.api import inbound as inbound_api
 from hub.api import ops as ops_api
+from hub.api import status as status_api
 from hub.api.common import error
 from hub.config import HubConfig
 from hub.http_lean import LeanRouter
@@ -60,6 +62,8 @@ class HubApp:
         quart.register_blueprint(events_api.blueprint(self.hub))
         quart.register_blueprint(inbound_api.blueprint(self.hub))
         quart.register_blueprint(alerts_api.blueprint(self.hub))
+        quart.register_blueprint(hospitals_api.blueprint(self.hub))
+        quart.register_blueprint(status_api.blueprint(self.hub))
         quart.register_blueprint(console_api.blueprint(self.hub))
         self.lean = LeanRouter()
         for component in inputs:
