@@ -117,6 +117,9 @@ class PostgresJournal(CensusReads, QueuedWrites):
         self._listener: Any = None  # a connection of its own, LISTENing for other nodes' commits
         self._tailer: asyncio.Task[None] | None = None
         self._catchup_queued = False
+        # the seq this node's transaction in flight writes up to: its own NOTIFY, which can
+        # arrive before the commit is applied here, is then not mistaken for another node's
+        self._own_seq = 0
         self._tail_interval_s = tail_interval_s
         # With a bus, commits are announced on it (carrying the events) instead of by NOTIFY,
         # whose commit-time lock serializes every committing transaction in the database.
@@ -261,6 +264,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
             try:
                 results, batch = await self._write(items)
             except Exception as exc:
+                self._own_seq = self._last_seq  # nothing of it was committed
                 log.exception("journal write failed", extra={"batch": len(items)})
                 for _, _, fut in items:
                     if not fut.done():
@@ -420,7 +424,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
             seq = int(payload)
         except ValueError:
             return
-        if seq > self._last_seq:
+        if seq > max(self._last_seq, self._own_seq):
             self._queue_catch_up()
 
     def _queue_catch_up(self) -> None:
@@ -692,6 +696,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 ),
             )
         if self._bus is None:
+            self._own_seq = seq
             # delivered at commit: other nodes read these events back (see _catch_up)
             await conn.execute(
                 "WITH m AS (UPDATE meta SET value = $1 WHERE key = 'last_seq')"
