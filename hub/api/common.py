@@ -55,10 +55,12 @@ async def authenticate(hub: HubContext, roles: Iterable[str] | None = None) -> P
     return principal
 
 
-async def hospital_reader(hub: HubContext, hospital_id: str) -> Response | None:
-    """None when the caller may read the hospital (as they may join its room), else the
-    error to answer."""
-    principal = await authenticate(hub)
+async def hospital_reader(
+    hub: HubContext, hospital_id: str, roles: Iterable[str] | None = None
+) -> Response | None:
+    """None when the caller (of one of ``roles``, when given) may read the hospital (as they
+    may join its room), else the error to answer."""
+    principal = await authenticate(hub, roles)
     try:
         room = parse_room(f"hospital_{hospital_id}")
     except InvalidRoom:

@@ -9,7 +9,6 @@ import orjson
 from quart import Blueprint, Response, request
 
 from hub.api.common import HttpError, authenticate, error, hospital_reader, json_response
-from hub.rooms import InvalidRoom, parse_room
 from hub.runtime import HubContext
 
 OPEN_TRIAGE = ("pending", "triaged", "assigned")
@@ -47,17 +46,13 @@ def blueprint(hub: HubContext) -> Blueprint:
 
     @bp.get("/api/triage")
     async def triage() -> Response:
-        principal = await authenticate(hub, roles=hub.config.auth.clinical_roles)
         hospital_id = request.args.get("hospital", "")
         if not hospital_id:
+            await authenticate(hub, roles=hub.config.auth.clinical_roles)
             return error(400, "bad_request", "hospital is required: /api/triage?hospital=H")
-        try:
-            room = parse_room(f"hospital_{hospital_id}")
-        except InvalidRoom:
-            return error(400, "bad_request", "invalid hospital id")
-        decision = hub.authorize(principal, room)
-        if not decision.allowed:
-            return error(403, "forbidden", decision.reason)
+        refused = await hospital_reader(hub, hospital_id, hub.config.auth.clinical_roles)
+        if refused is not None:
+            return refused
         cases, complete = await open_triage_cases(hub, hospital_id)
         return json_response(
             {

@@ -300,9 +300,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
                 gap = True
                 continue
             for body in bodies[batch.seq + 1 - first :]:
-                event = stored_event(body)
-                batch.census.observe(event)
-                batch.foreign.append(Appended(event, wire_only(body), duplicate=False))
+                batch.adopt(body)
             batch.seq = last
         if batch.foreign:
             self._apply(batch)
@@ -413,9 +411,7 @@ class PostgresJournal(CensusReads, QueuedWrites):
             batch.seq,
             last,
         ):
-            event = stored_event(body)
-            batch.census.observe(event)
-            batch.foreign.append(Appended(event, wire_only(body), duplicate=False))
+            batch.adopt(body)
         batch.seq = last
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -897,6 +893,12 @@ class _Batch:
     # this batch's own events (stored bodies, seq own_first..seq), for the bus
     own_first: int = 0
     own: list[str] = field(default_factory=list)
+
+    def adopt(self, body: str) -> None:
+        """Take in another node's committed event (its stored body), next in seq order."""
+        event = stored_event(body)
+        self.census.observe(event)
+        self.foreign.append(Appended(event, wire_only(body), duplicate=False))
 
 
 def _input_row(r: Any, duplicate: bool = False) -> StoredInput:
