@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hub.alerts import ALERT_EVENTS, observation_key, replaces
 from hub.alerts.acknowledge import ack_id
 from hub.events import AlertEscalated, Event, EventDraft, iso, utc_now
 from hub.journal.base import AuditRecord
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from hub.runtime import HubContext
 
 log = logging.getLogger("hub.alerts")
-
-WATCHED = ["patient_alert", "alert_acknowledged", "alert_escalated"]
 
 
 @dataclass(frozen=True)
@@ -78,19 +77,13 @@ class EscalationWatch:
 
     def _alert(self, event: Event) -> None:
         data = event.data
-        details = data.get("alert_data") or {}
-        action = details.get("action")
-        if action in ("supersede", "retract"):
+        replaced = replaces(data)
+        if replaced is not None:
             # a corrected or withdrawn result ends the escalation of what it replaces
-            subject = details.get("observation")
             for alert_id, found in list(self.open.items()):
-                old = found.event.data
-                if (
-                    old["patient_id"] == data["patient_id"]
-                    and subject is not None
-                    and (old.get("alert_data") or {}).get("observation") == subject
-                ):
+                if observation_key(found.event.data) == replaced:
                     del self.open[alert_id]
+        action = (data.get("alert_data") or {}).get("action")
         if action == "retract" or data.get("alert_type") not in self._types or not self.enabled:
             return
         received = datetime.fromisoformat(event.received_at.replace("Z", "+00:00"))
@@ -111,7 +104,7 @@ class EscalationWatch:
 
     async def _rebuild(self) -> None:
         horizon = utc_now() - timedelta(seconds=self._chain[-1][0] + 60)
-        for event in await self.hub.journal.read_recent(WATCHED, iso(horizon)):
+        for event in await self.hub.journal.read_recent(ALERT_EVENTS, iso(horizon)):
             self.observe(event)
         log.info("escalation watch started", extra={"open_alerts": len(self.open)})
 

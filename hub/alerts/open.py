@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from hub.alerts import ALERT_EVENTS, observation_key, replaces
 from hub.events import iso, utc_now
 
 if TYPE_CHECKING:
@@ -14,9 +15,7 @@ if TYPE_CHECKING:
 
 async def open_alerts(hub: HubContext, hospital_id: str, hours: float) -> dict[str, Any]:
     since = iso(utc_now() - timedelta(hours=hours))
-    events = await hub.journal.read_recent(
-        ["patient_alert", "alert_acknowledged", "alert_escalated"], since
-    )
+    events = await hub.journal.read_recent(ALERT_EVENTS, since)
     alerts: dict[str, dict[str, Any]] = {}
     latest_for: dict[tuple[str, str], str] = {}  # (patient, observation) -> newest alert id
     for event in events:  # seq order
@@ -33,17 +32,15 @@ async def open_alerts(hub: HubContext, hospital_id: str, hours: float) -> dict[s
         hospital = data.get("hospital_id") or hub.census.patient_hospital(patient)
         if hospital != hospital_id:
             continue
-        details = data.get("alert_data") or {}
-        observation = details.get("observation")
-        if observation is not None and details.get("action") in ("supersede", "retract"):
-            replaced = latest_for.pop((patient, observation), None)
-            if replaced is not None:
-                alerts.pop(replaced, None)
-        if details.get("action") == "retract":
+        replaced = replaces(data)
+        if replaced is not None:
+            alerts.pop(latest_for.pop(replaced, ""), None)
+        if (data.get("alert_data") or {}).get("action") == "retract":
             continue
         alerts[event.id] = event.wire()
-        if observation is not None:
-            latest_for[(patient, observation)] = event.id
+        key = observation_key(data)
+        if key is not None:
+            latest_for[key] = event.id
     newest_first = sorted(alerts.values(), key=lambda a: a["seq"], reverse=True)
     return {
         "hospital_id": hospital_id,
